@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from p2psocial.cli import main
+
+main()

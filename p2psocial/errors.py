@@ -1,0 +1,201 @@
+"""The whole exception tree of p2psocial.
+
+Every error the package raises on purpose derives from :class:`P2PSocialError`, so the CLI,
+the daemon and apps can catch one type. Each class's docstring says when it is raised.
+
+::
+
+    P2PSocialError
+    ├── ProtocolError                 (abstract)
+    │   ├── LocalProtocolError        we misused an API or a state machine
+    │   └── RemoteProtocolError       the other side sent bytes that break the protocol
+    │       ├── HandshakeFailed       secret handshake failed (step says which)
+    │       ├── BoxStreamError        box-stream decryption / framing failed
+    │       │   └── StreamCut         the stream ended without a goodbye
+    │       ├── FramingError          packet-stream frame malformed or too large
+    │       ├── CodecError            an RPC body could not be decoded
+    │       └── InvalidEntry          a feed entry breaks a validation rule
+    │           ├── BadSignature, AuthorMismatch, SequenceError, PreviousMismatch,
+    │           ├── ContentMismatch, EntryTooLarge, ContentTooLarge, UnknownFormat,
+    │           ├── NonCanonical, MalformedEntry, InvalidContent
+    │           └── FeedForked        a second entry at a held sequence: fork proof
+    ├── InvalidId                     a feed, message or blob id is malformed
+    ├── IdentityError                 the key file is missing, damaged or unsafe
+    ├── ConfigError                   a setting or command-line value is unusable
+    ├── PeerDisconnected              the connection was closed or broken
+    ├── StorageError                  the database cannot be used
+    │   └── DatabaseCorrupt           the database file is damaged or not ours
+    ├── NotFound                      a requested feed or message is not stored
+    ├── DaemonNotRunning              a command needs the daemon and it is not running
+    └── RpcError(code, message, data) an error answer from a JSON-RPC or peer RPC call
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class P2PSocialError(Exception):
+    """Root of every error p2psocial raises on purpose."""
+
+
+# ---------------------------------------------------------------------------- protocol
+
+
+class ProtocolError(P2PSocialError):
+    """A protocol rule was broken. Abstract: raise a subclass."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We misused an API or a state machine (a bug on our side, never the peer's)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The other side sent bytes that break the protocol. The connection is unusable."""
+
+
+class HandshakeFailed(RemoteProtocolError):
+    """The secret handshake failed. ``step`` names the check that failed.
+
+    Steps: ``"client hello"`` (msg1 hmac: wrong network key), ``"server hello"`` (msg2 hmac:
+    wrong network key), ``"client auth"`` (msg3 does not open or its signature is bad),
+    ``"server accept"`` (msg4 does not open or its signature is bad), ``"refused"`` (the
+    server learnt the client's key and does not want it), ``"timeout"``, ``"eof"``.
+    """
+
+    def __init__(self, step: str, detail: str = "") -> None:
+        self.step = step
+        self.detail = detail
+        super().__init__(f"handshake failed at {step}" + (f": {detail}" if detail else ""))
+
+
+class BoxStreamError(RemoteProtocolError):
+    """A box-stream packet did not authenticate, was too long, or came out of order.
+
+    A flipped bit, a replayed or a reordered packet all fail the MAC check, because every
+    packet is bound to its nonce; they are reported with this type.
+    """
+
+
+class StreamCut(BoxStreamError):
+    """The box-stream ended without a goodbye: the connection was cut, not closed."""
+
+
+class FramingError(RemoteProtocolError):
+    """A packet-stream frame is malformed, too large, or breaks the stream rules."""
+
+
+class CodecError(RemoteProtocolError):
+    """An RPC body could not be decoded with the connection's body codec."""
+
+
+# ---------------------------------------------------------------------------- feed entries
+
+
+class InvalidEntry(RemoteProtocolError):
+    """A feed entry breaks a validation rule. Subclasses name the rule."""
+
+
+class MalformedEntry(InvalidEntry):
+    """The entry bytes are not a well-formed entry (bad CBOR, wrong shape or field type)."""
+
+
+class NonCanonical(InvalidEntry):
+    """The entry or content bytes are not in deterministic CBOR (they would not round-trip)."""
+
+
+class UnknownFormat(InvalidEntry):
+    """The entry names a format version this implementation does not know."""
+
+
+class EntryTooLarge(InvalidEntry):
+    """The signed entry is larger than the format allows."""
+
+
+class ContentTooLarge(InvalidEntry):
+    """The content is larger than the format allows (8 KiB encoded)."""
+
+
+class InvalidContent(InvalidEntry):
+    """The content is neither a CBOR map with a text ``type`` nor an encrypted byte string."""
+
+
+class BadSignature(InvalidEntry):
+    """The entry's Ed25519 signature does not verify against its author."""
+
+
+class AuthorMismatch(InvalidEntry):
+    """The entry's author is not the feed it was offered for."""
+
+
+class SequenceError(InvalidEntry):
+    """The entry's sequence is not the previous one plus one (a gap, or seq < 1)."""
+
+
+class PreviousMismatch(InvalidEntry):
+    """The entry's previous id is not the id of the entry before it."""
+
+
+class ContentMismatch(InvalidEntry):
+    """The content's hash or size is not what the signed entry says."""
+
+
+class FeedForked(InvalidEntry):
+    """The author signed two different entries at one sequence: proof of a fork.
+
+    ``first`` and ``second`` hold the raw bytes of the two entries.
+    """
+
+    def __init__(self, message: str, first: bytes = b"", second: bytes = b"") -> None:
+        super().__init__(message)
+        self.first = first
+        self.second = second
+
+
+# ---------------------------------------------------------------------------- local
+
+
+class InvalidId(P2PSocialError, ValueError):
+    """A feed, message or blob id is malformed. The message says what is wrong."""
+
+
+class IdentityError(P2PSocialError):
+    """The identity (secret key file) is missing, damaged, or readable by others."""
+
+
+class ConfigError(P2PSocialError):
+    """A setting, address or command-line value is unusable."""
+
+
+class PeerDisconnected(P2PSocialError):
+    """The connection to a peer is closed (by us) or broken (by anything else)."""
+
+
+class StorageError(P2PSocialError):
+    """The database cannot be opened, read or written."""
+
+
+class DatabaseCorrupt(StorageError):
+    """The database file is damaged or is not a p2psocial store. Nothing was written."""
+
+
+class NotFound(P2PSocialError):
+    """A requested feed, message or other record is not stored here."""
+
+
+class DaemonNotRunning(P2PSocialError):
+    """A command needs the running daemon, and none answers on this home."""
+
+
+class RpcError(P2PSocialError):
+    """An error answer to a call: JSON-RPC on the local socket, or peer RPC.
+
+    ``code`` is an integer (JSON-RPC codes for the local socket), ``data`` an optional
+    JSON-compatible object with details.
+    """
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
