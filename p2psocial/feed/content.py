@@ -1,0 +1,92 @@
+"""Entry content: a CBOR map with a text ``type`` (public) or a byte string (private).
+
+Content is encoded in deterministic CBOR, at most :data:`MAX_CONTENT_SIZE` bytes. Public
+content is a map whose keys are text strings and which has a non-empty text ``type``;
+values may be any CBOR data model value except tags, floats' NaN payloads aside. Private
+content is a CBOR byte string holding a private-box ciphertext (see the private messages
+section of docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cbor2
+
+from p2psocial.errors import ContentTooLarge, InvalidContent, NonCanonical
+
+MAX_CONTENT_SIZE = 8192
+MAX_TYPE_LENGTH = 64
+
+Content = dict[str, Any] | bytes
+
+
+def _check_value(value: object, depth: int = 0) -> None:
+    if depth > 32:
+        raise InvalidContent("content nests deeper than 32 levels")
+    if value is None or type(value) in (bool, int, float, str, bytes):
+        return
+    if type(value) is list:
+        for item in value:
+            _check_value(item, depth + 1)
+        return
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidContent("content map keys must be text")
+            _check_value(item, depth + 1)
+        return
+    raise InvalidContent(f"content holds an unsupported value of type {type(value).__name__}")
+
+
+def _check_shape(value: object) -> Content:
+    if type(value) is bytes:
+        return value
+    if type(value) is not dict:
+        raise InvalidContent("content must be a map with a 'type' or an encrypted byte string")
+    kind = value.get("type")
+    if type(kind) is not str or not kind or len(kind) > MAX_TYPE_LENGTH:
+        raise InvalidContent(f"content 'type' must be text of 1 to {MAX_TYPE_LENGTH} characters")
+    _check_value(value)
+    return value
+
+
+def encode_content(value: Content) -> bytes:
+    """Encode content for a new entry. Raises InvalidContent or ContentTooLarge."""
+    _check_shape(value)
+    try:
+        data = cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as exc:
+        raise InvalidContent(f"content cannot be encoded: {exc}") from None
+    if len(data) > MAX_CONTENT_SIZE:
+        raise ContentTooLarge(
+            f"content is {len(data)} bytes encoded, more than the {MAX_CONTENT_SIZE} allowed"
+        )
+    return data
+
+
+def decode_content(data: bytes) -> Content:
+    """Decode and check stored or received content bytes.
+
+    Raises ContentTooLarge, InvalidContent or NonCanonical.
+    """
+    if len(data) > MAX_CONTENT_SIZE:
+        raise ContentTooLarge(
+            f"content is {len(data)} bytes, more than the {MAX_CONTENT_SIZE} allowed"
+        )
+    try:
+        value = cbor2.loads(data)
+    except Exception as exc:  # cbor2 raises several types on hostile bytes
+        raise InvalidContent(f"content is not valid CBOR: {exc}") from None
+    content = _check_shape(value)
+    if cbor2.dumps(value, canonical=True) != data:
+        raise NonCanonical("content is not in deterministic CBOR encoding")
+    return content
+
+
+def content_type(content: Content) -> str | None:
+    """The ``type`` of public content, None for private (encrypted) content."""
+    if isinstance(content, dict):
+        kind = content.get("type")
+        return kind if isinstance(kind, str) else None
+    return None

@@ -1,0 +1,406 @@
+"""The SQLite store: all SQL lives here, and it hands back domain objects, not rows.
+
+One :class:`Store` owns one connection. It is not thread-safe: the CLI uses it from one
+thread, the daemon from one store thread. Writes run in explicit transactions
+(``BEGIN IMMEDIATE``), so a batch of entries lands whole or not at all, and appending to
+our own feed reads the latest entry and writes the next inside one transaction: our own
+feed can never fork, even with two writers on one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from p2psocial.errors import (
+    BadSignature,
+    DatabaseCorrupt,
+    FeedForked,
+    InvalidEntry,
+    NotFound,
+    StorageError,
+)
+from p2psocial.feed.chain import Accepted, FeedState, Offered, plan_chain
+from p2psocial.feed.content import Content, content_type, encode_content
+from p2psocial.feed.entry import Entry, create_entry, decode_entry
+from p2psocial.feed.verify import Verifier
+from p2psocial.identity import Keypair
+from p2psocial.model import FeedInfo, ForkProof, Message
+from p2psocial.store.schema import APPLICATION_ID, LATEST, MIGRATIONS
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHUNK = 500  # bound on SQL variables per statement
+
+_MSG_COLUMNS = "id, author, seq, raw, content, ts, rx_ts"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What :meth:`Store.append_batch` did."""
+
+    stored: list[Accepted] = field(default_factory=list)
+    duplicates: int = 0
+    errors: dict[bytes | None, InvalidEntry] = field(default_factory=dict)
+    """Per author, the error that rejected its run (key None: undecodable bytes)."""
+    forks: list[ForkProof] = field(default_factory=list)
+
+
+def _chunks(seq: Sequence[bytes], size: int = _CHUNK) -> Iterator[Sequence[bytes]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+class Store:
+    """A p2psocial store in one SQLite file. Open it with :meth:`open`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.verifier = Verifier()
+
+    # ------------------------------------------------------------------ open / close
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        """Open (and create or upgrade) the store at ``path``.
+
+        Raises DatabaseCorrupt naming the file if it is damaged or not a p2psocial store
+        (the file is never overwritten), StorageError if it cannot be opened at all.
+        """
+        path = Path(path)
+        if path.exists():
+            if not path.is_file():
+                raise StorageError(f"{path} is not a file")
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+            if head and head != SQLITE_MAGIC:
+                raise DatabaseCorrupt(
+                    f"{path} is not an SQLite database (damaged, or another program's file); "
+                    "it was left untouched"
+                )
+        elif not create:
+            raise StorageError(f"no store at {path}: run 'p2psocial init'")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)  # private messages live here: owner only
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open store {path}: {exc}") from exc
+        store = cls(path, conn)
+        try:
+            store._prepare()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DatabaseCorrupt(
+                f"store {path} is damaged ({exc}); it was left untouched"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and (version or tables):
+            raise DatabaseCorrupt(
+                f"{self.path} is an SQLite database of another program, not a p2psocial "
+                "store; it was left untouched"
+            )
+        if version > LATEST:
+            raise StorageError(
+                f"store {self.path} has schema version {version}, newer than this "
+                f"p2psocial knows ({LATEST}): upgrade p2psocial"
+            )
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        for number in range(version, LATEST):
+            with self._transaction():
+                MIGRATIONS[number](self.db)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def close(self) -> None:
+        self.verifier.close()
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"store {self.path}: {exc}") from exc
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's integrity check: ``["ok"]`` for a sound file."""
+        with self._errors():
+            return [row[0] for row in self._conn.execute("PRAGMA integrity_check")]
+
+    # ------------------------------------------------------------------ writing
+
+    def publish(self, keys: Keypair, content: Content, now_ms: int) -> Message:
+        """Append a new entry to our own feed. Never forks: read-latest and write are
+        one transaction. Raises InvalidContent/ContentTooLarge for bad content."""
+        data = encode_content(content)
+        with self._errors(), self._transaction() as conn:
+            row = conn.execute(
+                "SELECT latest_seq, latest_id, forked FROM feeds WHERE author = ?",
+                (keys.public,),
+            ).fetchone()
+            seq, previous, forked = (row[0], row[1], row[2]) if row else (0, None, 0)
+            if forked:
+                raise FeedForked("our own feed is marked forked; refusing to append")
+            entry = create_entry(keys, seq + 1, previous, now_ms, data)
+            self._insert(conn, [Accepted(entry, data, content_type(content))], now_ms)
+        return self._message(entry, data, now_ms)
+
+    def append_batch(
+        self, items: Iterable[tuple[bytes, bytes | None]], now_ms: int
+    ) -> BatchResult:
+        """Validate and store a run of ``(entry bytes, content or None)`` pairs.
+
+        Entries may belong to many feeds. Per feed it is all-or-nothing: a broken rule
+        anywhere in a feed's run rejects that run (recorded in ``errors``) and stores
+        nothing of it; other feeds are unaffected. Duplicates are ignored. A second valid
+        entry at a held sequence is stored as a fork proof and marks the feed forked.
+        Everything accepted is written in one transaction.
+        """
+        result = BatchResult()
+        groups: dict[bytes, list[Offered]] = defaultdict(list)
+        for raw, content in items:
+            try:
+                entry = decode_entry(raw)
+            except InvalidEntry as exc:
+                result.errors.setdefault(None, exc)
+                continue
+            groups[entry.author].append(Offered(entry, content))
+        if not groups:
+            return result
+        with self._errors():
+            states = self._feed_states(list(groups))
+            plans = {}
+            for author, offered in groups.items():
+                state = states.get(author) or FeedState(author)
+                held = self._held_ids(state, offered)
+                try:
+                    plans[author] = plan_chain(state, offered, held)
+                except InvalidEntry as exc:
+                    result.errors[author] = exc
+            to_verify: list[Entry] = []
+            for plan in plans.values():
+                to_verify.extend(a.entry for a in plan.append)
+                if plan.fork_candidate:
+                    to_verify.append(plan.fork_candidate[1])
+            verdicts = dict(zip((id(e) for e in to_verify), self.verifier.verify(to_verify), strict=True))
+            accepted: list[Accepted] = []
+            forks: list[tuple[bytes, Entry]] = []
+            for author, plan in plans.items():
+                bad = next((a.entry for a in plan.append if not verdicts[id(a.entry)]), None)
+                if bad is not None:
+                    result.errors[author] = BadSignature(
+                        f"bad signature on entry {bad.seq} of its feed"
+                    )
+                    continue
+                if plan.fork_candidate:
+                    held_id, other = plan.fork_candidate
+                    if not verdicts[id(other)]:
+                        result.errors[author] = BadSignature(
+                            f"bad signature on entry {other.seq} of its feed"
+                        )
+                        continue
+                    forks.append((held_id, other))
+                result.duplicates += plan.duplicates
+                accepted.extend(plan.append)
+            if not accepted and not forks:
+                return result
+            with self._transaction() as conn:
+                self._insert(conn, accepted, now_ms)
+                for held_id, other in forks:
+                    result.forks.append(self._record_fork(conn, held_id, other, now_ms))
+        result.stored = accepted
+        return result
+
+    def _insert(self, conn: sqlite3.Connection, accepted: Sequence[Accepted], now_ms: int) -> None:
+        conn.executemany(
+            "INSERT INTO entries (id, author, seq, ts, rx_ts, sort_ts, raw, content, ctype) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    a.entry.id,
+                    a.entry.author,
+                    a.entry.seq,
+                    a.entry.timestamp,
+                    now_ms,
+                    min(a.entry.timestamp, now_ms),
+                    a.entry.raw,
+                    a.content,
+                    a.content_type,
+                )
+                for a in accepted
+            ],
+        )
+        latest: dict[bytes, Entry] = {}
+        for a in accepted:
+            latest[a.entry.author] = a.entry  # runs are in sequence order
+        conn.executemany(
+            "INSERT INTO feeds (author, latest_seq, latest_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (author) DO UPDATE SET "
+            "latest_seq = excluded.latest_seq, latest_id = excluded.latest_id",
+            [(e.author, e.seq, e.id) for e in latest.values()],
+        )
+
+    def _record_fork(
+        self, conn: sqlite3.Connection, held_id: bytes, other: Entry, now_ms: int
+    ) -> ForkProof:
+        first = conn.execute("SELECT raw FROM entries WHERE id = ?", (held_id,)).fetchone()[0]
+        conn.execute(
+            "INSERT OR IGNORE INTO forks (author, seq, first, second, detected_ts) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (other.author, other.seq, first, other.raw, now_ms),
+        )
+        conn.execute("UPDATE feeds SET forked = 1 WHERE author = ?", (other.author,))
+        return ForkProof(other.author, other.seq, first, other.raw, now_ms)
+
+    # ------------------------------------------------------------------ reading
+
+    def _feed_states(self, authors: Sequence[bytes]) -> dict[bytes, FeedState]:
+        states = {}
+        for chunk in _chunks(authors):
+            marks = ",".join("?" * len(chunk))
+            for author, seq, latest, forked in self._conn.execute(
+                f"SELECT author, latest_seq, latest_id, forked FROM feeds "
+                f"WHERE author IN ({marks})",
+                tuple(chunk),
+            ):
+                states[author] = FeedState(author, seq, latest, bool(forked))
+        return states
+
+    def _held_ids(self, state: FeedState, offered: Sequence[Offered]) -> dict[int, bytes]:
+        old = [o.entry.seq for o in offered if o.entry.seq <= state.latest_seq]
+        if not old:
+            return {}
+        rows = self._conn.execute(
+            "SELECT seq, id FROM entries WHERE author = ? AND seq BETWEEN ? AND ?",
+            (state.author, min(old), max(old)),
+        )
+        return dict(rows.fetchall())
+
+    def _message(self, entry: Entry, content: bytes | None, received: int) -> Message:
+        return Message(
+            id=entry.id,
+            author=entry.author,
+            seq=entry.seq,
+            previous=entry.previous,
+            timestamp=entry.timestamp,
+            received=received,
+            raw=entry.raw,
+            content_bytes=content,
+        )
+
+    def _row_message(self, row: tuple[bytes, bytes, int, bytes, bytes | None, int, int]) -> Message:
+        entry = decode_entry(row[3])
+        return self._message(entry, row[4], row[6])
+
+    def feed_info(self, author: bytes) -> FeedInfo | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT latest_seq, latest_id, forked FROM feeds WHERE author = ?", (author,)
+            ).fetchone()
+        return FeedInfo(author, row[0], row[1], bool(row[2])) if row else None
+
+    def feeds(self) -> list[FeedInfo]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT author, latest_seq, latest_id, forked FROM feeds ORDER BY author"
+            ).fetchall()
+        return [FeedInfo(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def get(self, msg_id: bytes) -> Message:
+        """The message with this id. Raises NotFound."""
+        with self._errors():
+            row = self._conn.execute(
+                f"SELECT {_MSG_COLUMNS} FROM entries WHERE id = ?", (msg_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound("no such message is stored here")
+        return self._row_message(row)
+
+    def feed(self, author: bytes, *, since_seq: int = 0, limit: int = 100,
+             reverse: bool = False) -> list[Message]:
+        """Entries of one feed: ascending from ``since_seq + 1``, or newest first."""
+        with self._errors():
+            if reverse:
+                rows = self._conn.execute(
+                    f"SELECT {_MSG_COLUMNS} FROM entries WHERE author = ? "
+                    "ORDER BY seq DESC LIMIT ?",
+                    (author, limit),
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    f"SELECT {_MSG_COLUMNS} FROM entries WHERE author = ? AND seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (author, since_seq, limit),
+                ).fetchall()
+        return [self._row_message(r) for r in rows]
+
+    def entries_after(self, author: bytes, seq: int, limit: int) -> list[tuple[bytes, bytes | None]]:
+        """Raw ``(entry, content)`` pairs after ``seq``, for replication: no decoding."""
+        with self._errors():
+            return self._conn.execute(
+                "SELECT raw, content FROM entries WHERE author = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (author, seq, limit),
+            ).fetchall()
+
+    def timeline(self, *, limit: int = 50, before: int | None = None) -> list[Message]:
+        """Newest first by min(claimed time, receive time), optionally before a time."""
+        with self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_MSG_COLUMNS} FROM entries WHERE sort_ts < ? "
+                "ORDER BY sort_ts DESC, rx DESC LIMIT ?",
+                (before if before is not None else 2**63 - 1, limit),
+            ).fetchall()
+        return [self._row_message(r) for r in rows]
+
+    def forks(self) -> list[ForkProof]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT author, seq, first, second, detected_ts FROM forks ORDER BY detected_ts"
+            ).fetchall()
+        return [ForkProof(*r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._errors():
+            feeds, forked = self._conn.execute(
+                "SELECT count(*), coalesce(sum(forked), 0) FROM feeds"
+            ).fetchone()
+            entries = self._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        return {"feeds": feeds, "entries": entries, "forked_feeds": forked}
