@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -21,6 +19,9 @@ import typer
 from p2psocial.errors import P2PSocialError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from p2psocial.home import Home
     from p2psocial.identity import Keypair
     from p2psocial.model import Message

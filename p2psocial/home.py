@@ -112,7 +112,9 @@ class Home:
             public = base64.b64decode(public_text.removesuffix(".ed25519"), validate=True)
             secret = base64.b64decode(private_text.removesuffix(".ed25519"), validate=True)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, binascii.Error):
-            raise IdentityError(f"secret key file {path} is damaged (not a p2psocial key)") from None
+            raise IdentityError(
+                f"secret key file {path} is damaged (not a p2psocial key)"
+            ) from None
         if len(public) != KEY_SIZE or len(secret) != SECRET_KEY_SIZE:
             raise IdentityError(
                 f"secret key file {path} holds a key of the wrong size "

@@ -21,22 +21,30 @@ MAX_TYPE_LENGTH = 64
 Content = dict[str, Any] | bytes
 
 
-def _check_value(value: object, depth: int = 0) -> None:
-    if depth > 32:
-        raise InvalidContent("content nests deeper than 32 levels")
-    if value is None or type(value) in (bool, int, float, str, bytes):
-        return
-    if type(value) is list:
-        for item in value:
-            _check_value(item, depth + 1)
-        return
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise InvalidContent("content map keys must be text")
-            _check_value(item, depth + 1)
-        return
-    raise InvalidContent(f"content holds an unsupported value of type {type(value).__name__}")
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+
+def _check_value(value: object) -> None:
+    """Reject anything but the plain CBOR data model: no tags, only text map keys."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    scalars = _SCALARS
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if depth >= 32:
+                raise InvalidContent("content nests deeper than 32 levels")
+            for key, inner in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    raise InvalidContent("content map keys must be text")
+                if type(inner) not in scalars:
+                    stack.append((inner, depth + 1))
+        elif kind is list:
+            if depth >= 32:
+                raise InvalidContent("content nests deeper than 32 levels")
+            stack.extend((inner, depth + 1) for inner in item if type(inner) not in scalars)  # type: ignore[attr-defined]
+        elif kind not in scalars:
+            raise InvalidContent(f"content holds an unsupported value of type {kind.__name__}")
 
 
 def _check_shape(value: object) -> Content:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -26,13 +26,17 @@ from p2psocial.errors import (
     NotFound,
     StorageError,
 )
-from p2psocial.feed.chain import Accepted, FeedState, Offered, plan_chain
+from p2psocial.feed.chain import Accepted, ChainPlan, FeedState, Offered, plan_chain
 from p2psocial.feed.content import Content, content_type, encode_content
 from p2psocial.feed.entry import Entry, create_entry, decode_entry
-from p2psocial.feed.verify import Verifier
-from p2psocial.identity import Keypair
+from p2psocial.feed.verify import Pending, Verifier
 from p2psocial.model import FeedInfo, ForkProof, Message
 from p2psocial.store.schema import APPLICATION_ID, LATEST, MIGRATIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from p2psocial.identity import Keypair
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # bound on SQL variables per statement
@@ -182,9 +186,7 @@ class Store:
             self._insert(conn, [Accepted(entry, data, content_type(content))], now_ms)
         return self._message(entry, data, now_ms)
 
-    def append_batch(
-        self, items: Iterable[tuple[bytes, bytes | None]], now_ms: int
-    ) -> BatchResult:
+    def append_batch(self, items: Iterable[tuple[bytes, bytes | None]], now_ms: int) -> BatchResult:
         """Validate and store a run of ``(entry bytes, content or None)`` pairs.
 
         Entries may belong to many feeds. Per feed it is all-or-nothing: a broken rule
@@ -193,60 +195,87 @@ class Store:
         entry at a held sequence is stored as a fork proof and marks the feed forked.
         Everything accepted is written in one transaction.
         """
+        items = list(items)
+        return self._append(items, self._start_verify(items), now_ms)
+
+    def append_stream(
+        self, batches: Iterable[Sequence[tuple[bytes, bytes | None]]], now: Callable[[], int]
+    ) -> Iterator[BatchResult]:
+        """Like :meth:`append_batch` over many batches, one result each, pipelined: the
+        next batch's signatures are being verified while this one is planned and stored."""
+        source = iter(batches)
+        current = next(source, None)
+        pending = self._start_verify(current) if current is not None else None
+        while current is not None and pending is not None:
+            following = next(source, None)
+            ahead = self._start_verify(following) if following is not None else None
+            yield self._append(current, pending, now())
+            current, pending = following, ahead
+
+    def _start_verify(self, items: Sequence[tuple[bytes, bytes | None]]) -> Pending:
+        return self.verifier.start([raw for raw, _ in items])
+
+    def _append(
+        self, items: Sequence[tuple[bytes, bytes | None]], verdict: Pending, now_ms: int
+    ) -> BatchResult:
         result = BatchResult()
         groups: dict[bytes, list[Offered]] = defaultdict(list)
-        for raw, content in items:
+        index: dict[int, int] = {}  # id(entry) -> position in items
+        for position, (raw, content) in enumerate(items):
             try:
                 entry = decode_entry(raw)
             except InvalidEntry as exc:
                 result.errors.setdefault(None, exc)
                 continue
             groups[entry.author].append(Offered(entry, content))
+            index[id(entry)] = position
         if not groups:
             return result
         with self._errors():
-            states = self._feed_states(list(groups))
-            plans = {}
-            for author, offered in groups.items():
-                state = states.get(author) or FeedState(author)
-                held = self._held_ids(state, offered)
-                try:
-                    plans[author] = plan_chain(state, offered, held)
-                except InvalidEntry as exc:
-                    result.errors[author] = exc
-            to_verify: list[Entry] = []
-            for plan in plans.values():
-                to_verify.extend(a.entry for a in plan.append)
-                if plan.fork_candidate:
-                    to_verify.append(plan.fork_candidate[1])
-            verdicts = dict(zip((id(e) for e in to_verify), self.verifier.verify(to_verify), strict=True))
-            accepted: list[Accepted] = []
-            forks: list[tuple[bytes, Entry]] = []
-            for author, plan in plans.items():
-                bad = next((a.entry for a in plan.append if not verdicts[id(a.entry)]), None)
-                if bad is not None:
-                    result.errors[author] = BadSignature(
-                        f"bad signature on entry {bad.seq} of its feed"
-                    )
-                    continue
-                if plan.fork_candidate:
-                    held_id, other = plan.fork_candidate
-                    if not verdicts[id(other)]:
-                        result.errors[author] = BadSignature(
-                            f"bad signature on entry {other.seq} of its feed"
-                        )
-                        continue
-                    forks.append((held_id, other))
-                result.duplicates += plan.duplicates
-                accepted.extend(plan.append)
-            if not accepted and not forks:
-                return result
-            with self._transaction() as conn:
-                self._insert(conn, accepted, now_ms)
-                for held_id, other in forks:
-                    result.forks.append(self._record_fork(conn, held_id, other, now_ms))
+            plans = self._plan(groups, result)
+            verdicts = verdict.result()
+            accepted, forks = self._judge(plans, lambda e: bool(verdicts[index[id(e)]]), result)
+            if accepted or forks:
+                with self._transaction() as conn:
+                    self._insert(conn, accepted, now_ms)
+                    for held_id, other in forks:
+                        result.forks.append(self._record_fork(conn, held_id, other, now_ms))
         result.stored = accepted
         return result
+
+    def _judge(
+        self, plans: dict[bytes, ChainPlan], good: Callable[[Entry], bool], result: BatchResult
+    ) -> tuple[list[Accepted], list[tuple[bytes, Entry]]]:
+        """Keep the runs whose signatures all verified; record errors for the others."""
+        accepted: list[Accepted] = []
+        forks: list[tuple[bytes, Entry]] = []
+        for author, plan in plans.items():
+            bad = next((a.entry for a in plan.append if not good(a.entry)), None)
+            if plan.fork_candidate and not good(plan.fork_candidate[1]):
+                bad = plan.fork_candidate[1]
+            if bad is not None:
+                result.errors[author] = BadSignature(
+                    f"bad signature on entry {bad.seq} of its feed"
+                )
+                continue
+            if plan.fork_candidate:
+                forks.append(plan.fork_candidate)
+            result.duplicates += plan.duplicates
+            accepted.extend(plan.append)
+        return accepted, forks
+
+    def _plan(
+        self, groups: dict[bytes, list[Offered]], result: BatchResult
+    ) -> dict[bytes, ChainPlan]:
+        states = self._feed_states(list(groups))
+        plans = {}
+        for author, offered in groups.items():
+            state = states.get(author) or FeedState(author)
+            try:
+                plans[author] = plan_chain(state, offered, self._held_ids(state, offered))
+            except InvalidEntry as exc:
+                result.errors[author] = exc
+        return plans
 
     def _insert(self, conn: sqlite3.Connection, accepted: Sequence[Accepted], now_ms: int) -> None:
         conn.executemany(
@@ -353,8 +382,9 @@ class Store:
             raise NotFound("no such message is stored here")
         return self._row_message(row)
 
-    def feed(self, author: bytes, *, since_seq: int = 0, limit: int = 100,
-             reverse: bool = False) -> list[Message]:
+    def feed(
+        self, author: bytes, *, since_seq: int = 0, limit: int = 100, reverse: bool = False
+    ) -> list[Message]:
         """Entries of one feed: ascending from ``since_seq + 1``, or newest first."""
         with self._errors():
             if reverse:
@@ -371,7 +401,9 @@ class Store:
                 ).fetchall()
         return [self._row_message(r) for r in rows]
 
-    def entries_after(self, author: bytes, seq: int, limit: int) -> list[tuple[bytes, bytes | None]]:
+    def entries_after(
+        self, author: bytes, seq: int, limit: int
+    ) -> list[tuple[bytes, bytes | None]]:
         """Raw ``(entry, content)`` pairs after ``seq``, for replication: no decoding."""
         with self._errors():
             return self._conn.execute(
