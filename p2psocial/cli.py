@@ -12,6 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path  # noqa: TC003 (typer reads annotations at run time)
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -20,7 +21,6 @@ from p2psocial.errors import P2PSocialError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from p2psocial.home import Home
     from p2psocial.identity import Keypair

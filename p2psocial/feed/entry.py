@@ -48,7 +48,7 @@ from p2psocial.identity import HASH_SIZE, KEY_SIZE, SIGNATURE_SIZE, Keypair
 
 FORMAT_VERSION = 1
 MAX_ENTRY_SIZE = 512
-"""Largest valid entry in bytes. A real one is 186 to 196 bytes; the rest is headroom."""
+"""Largest valid entry in bytes. A real one is 148 to 194 bytes; the rest is headroom."""
 
 _ARRAY8 = 0x88
 _SIG_TAIL = 2 + SIGNATURE_SIZE  # 0x58 0x40 + 64 signature bytes

@@ -108,7 +108,9 @@ class MsgpackCodec:
         try:
             packed: bytes = msgpack.packb(obj, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise LocalProtocolError(f"cannot encode {type(obj).__name__} as msgpack: {exc}") from exc
+            raise LocalProtocolError(
+                f"cannot encode {type(obj).__name__} as msgpack: {exc}"
+            ) from exc
         return packed
 
     def decode(self, body_type: int, data: bytes) -> Any:

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from p2psocial.store.store import Store
+from tests.helpers import BIN
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "store.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running the real console script against a fresh home."""
+    env = dict(os.environ)
+    env["P2PSOCIAL_HOME"] = str(tmp_path / "home")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
