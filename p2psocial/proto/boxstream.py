@@ -41,11 +41,9 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from nacl.bindings import crypto_secretbox, crypto_secretbox_open
-from nacl.exceptions import CryptoError
-
 from p2psocial.errors import BoxStreamError, LocalProtocolError, StreamCut
 from p2psocial.proto.handshake import NEED_DATA, NeedData
+from p2psocial.proto.secretbox import SecretBox
 
 __all__ = [
     "HEADER_SIZE",
@@ -108,7 +106,7 @@ class Encoder:
 
     def __init__(self, key: bytes, nonce: bytes) -> None:
         self._nonce = _check_key_nonce(key, nonce)
-        self._key = key
+        self._box = SecretBox(key)
         self._closed = False
 
     @property
@@ -123,16 +121,16 @@ class Encoder:
         """
         if self._closed:
             raise LocalProtocolError("box-stream encoder already sent goodbye")
-        key = self._key
+        seal = self._box.seal
         nonce = self._nonce
         out: list[bytes] = []
         append = out.append
         size = len(plaintext)
         for start in range(0, size, MAX_BODY_SIZE):
             chunk = plaintext if size <= MAX_BODY_SIZE else plaintext[start : start + MAX_BODY_SIZE]
-            body = crypto_secretbox(chunk, ((nonce + 1) & _NONCE_MASK).to_bytes(24, "big"), key)
+            body = seal(chunk, ((nonce + 1) & _NONCE_MASK).to_bytes(24, "big"))
             header_plain = len(chunk).to_bytes(2, "big") + body[:16]
-            append(crypto_secretbox(header_plain, nonce.to_bytes(24, "big"), key))
+            append(seal(header_plain, nonce.to_bytes(24, "big")))
             append(body[16:])
             nonce = (nonce + 2) & _NONCE_MASK
         self._nonce = nonce
@@ -146,7 +144,7 @@ class Encoder:
         if self._closed:
             raise LocalProtocolError("box-stream encoder already sent goodbye")
         self._closed = True
-        return crypto_secretbox(_GOODBYE_PLAIN, self._nonce.to_bytes(24, "big"), self._key)
+        return self._box.seal(_GOODBYE_PLAIN, self._nonce.to_bytes(24, "big"))
 
 
 class Decoder:
@@ -157,7 +155,7 @@ class Decoder:
 
     def __init__(self, key: bytes, nonce: bytes) -> None:
         self._nonce = _check_key_nonce(key, nonce)
-        self._key = key
+        self._box = SecretBox(key)
         self._buf = bytearray()
         self._pos = 0  # start of the first byte not yet decoded
         self._header: bytes | None = None  # opened header of the packet at _pos, if any
@@ -205,7 +203,7 @@ class Decoder:
                 raise self._fail(BoxStreamError("data after goodbye"))
             return Goodbye()
         buf = self._buf
-        key = self._key
+        open_ = self._box.open
         pos = self._pos
         nonce = self._nonce
         end = len(buf)
@@ -215,18 +213,15 @@ class Decoder:
         header = self._header
         while end - pos >= HEADER_SIZE:
             if header is None:
-                try:
-                    header = crypto_secretbox_open(
-                        bytes(buf[pos : pos + HEADER_SIZE]), nonce.to_bytes(24, "big"), key
-                    )
-                except CryptoError:
+                header = open_(bytes(buf[pos : pos + HEADER_SIZE]), nonce.to_bytes(24, "big"))
+                if header is None:
                     if chunks:  # hand out the good packets first; fail on the next call
                         break
                     raise self._fail(
                         BoxStreamError(
                             "header MAC check failed (corrupted, replayed or reordered packet)"
                         )
-                    ) from None
+                    )
             if header == _GOODBYE_PLAIN:
                 if chunks:  # hand out the data first; the goodbye is decoded again next call
                     break
@@ -245,18 +240,14 @@ class Decoder:
             stop = pos + HEADER_SIZE + length
             if stop > end:
                 break  # half-received body: commit nothing
-            try:
-                body = crypto_secretbox_open(
-                    header[2:] + buf[pos + HEADER_SIZE : stop],
-                    ((nonce + 1) & _NONCE_MASK).to_bytes(24, "big"),
-                    key,
-                )
-            except CryptoError:
+            body = open_(
+                header[2:] + buf[pos + HEADER_SIZE : stop],
+                ((nonce + 1) & _NONCE_MASK).to_bytes(24, "big"),
+            )
+            if body is None:
                 if chunks:
                     break
-                raise self._fail(
-                    BoxStreamError("body MAC check failed (corrupted packet body)")
-                ) from None
+                raise self._fail(BoxStreamError("body MAC check failed (corrupted packet body)"))
             if body:
                 chunks.append(body)
             pos = stop

@@ -54,7 +54,45 @@ def _m1_feeds_and_entries(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1_feeds_and_entries]
+def _m2_contacts_and_peers(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- The follow graph, from 'contact' content: the latest state per (author, contact).
+        CREATE TABLE contacts (
+            author      BLOB NOT NULL,
+            contact     BLOB NOT NULL,
+            following   INTEGER NOT NULL DEFAULT 0,
+            blocking    INTEGER NOT NULL DEFAULT 0,
+            seq         INTEGER NOT NULL,          -- the entry that set this state
+            PRIMARY KEY (author, contact)
+        ) WITHOUT ROWID;
+        CREATE INDEX contacts_contact ON contacts (contact);
+
+        -- Peers we were asked to connect to (or learnt), for reconnecting.
+        CREATE TABLE peers (
+            address     TEXT PRIMARY KEY,          -- host:port
+            feed        BLOB NOT NULL,
+            source      TEXT NOT NULL,             -- 'manual', 'pub', 'lan'
+            added_ts    INTEGER NOT NULL,
+            last_ok_ts  INTEGER,
+            failures    INTEGER NOT NULL DEFAULT 0
+        );
+        """
+    )
+    # Index contact entries already stored.
+    rows = db.execute("SELECT author, seq, content FROM entries WHERE ctype = 'contact'")
+    from p2psocial.store.contacts import contact_rows
+
+    db.conn.executemany(CONTACT_UPSERT, contact_rows(rows.fetchall()))
+
+
+CONTACT_UPSERT = (
+    "INSERT INTO contacts (author, contact, following, blocking, seq) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (author, contact) DO UPDATE SET following = excluded.following, "
+    "blocking = excluded.blocking, seq = excluded.seq WHERE excluded.seq > contacts.seq"
+)
+
+MIGRATIONS: list[Migration] = [_m1_feeds_and_entries, _m2_contacts_and_peers]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 
 LATEST = len(MIGRATIONS)

@@ -31,10 +31,11 @@ from p2psocial.feed.content import Content, content_type, encode_content
 from p2psocial.feed.entry import Entry, create_entry, decode_entry
 from p2psocial.feed.verify import Pending, Verifier
 from p2psocial.model import FeedInfo, ForkProof, Message
-from p2psocial.store.schema import APPLICATION_ID, LATEST, MIGRATIONS
+from p2psocial.store.contacts import contact_rows, hops_from
+from p2psocial.store.schema import APPLICATION_ID, CONTACT_UPSERT, LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 
     from p2psocial.identity import Keypair
 
@@ -53,6 +54,16 @@ class BatchResult:
     errors: dict[bytes | None, InvalidEntry] = field(default_factory=dict)
     """Per author, the error that rejected its run (key None: undecodable bytes)."""
     forks: list[ForkProof] = field(default_factory=list)
+    refused: int = 0
+    """Entries dropped because their author is in the ``refuse`` set (blocked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch whose signatures are being verified (see :meth:`Store.start_batch`)."""
+
+    items: Sequence[tuple[bytes, bytes | None]]
+    verdict: Pending
 
 
 def _chunks(seq: Sequence[bytes], size: int = _CHUNK) -> Iterator[Sequence[bytes]]:
@@ -186,20 +197,29 @@ class Store:
             self._insert(conn, [Accepted(entry, data, content_type(content))], now_ms)
         return self._message(entry, data, now_ms)
 
-    def append_batch(self, items: Iterable[tuple[bytes, bytes | None]], now_ms: int) -> BatchResult:
+    def append_batch(
+        self,
+        items: Iterable[tuple[bytes, bytes | None]],
+        now_ms: int,
+        refuse: Container[bytes] = (),
+    ) -> BatchResult:
         """Validate and store a run of ``(entry bytes, content or None)`` pairs.
 
         Entries may belong to many feeds. Per feed it is all-or-nothing: a broken rule
         anywhere in a feed's run rejects that run (recorded in ``errors``) and stores
         nothing of it; other feeds are unaffected. Duplicates are ignored. A second valid
         entry at a held sequence is stored as a fork proof and marks the feed forked.
-        Everything accepted is written in one transaction.
+        Everything accepted is written in one transaction. Entries by authors in
+        ``refuse`` (feeds we block) are dropped unread and counted in ``refused``.
         """
         items = list(items)
-        return self._append(items, self._start_verify(items), now_ms)
+        return self._append(items, self._start_verify(items), now_ms, refuse)
 
     def append_stream(
-        self, batches: Iterable[Sequence[tuple[bytes, bytes | None]]], now: Callable[[], int]
+        self,
+        batches: Iterable[Sequence[tuple[bytes, bytes | None]]],
+        now: Callable[[], int],
+        refuse: Container[bytes] = (),
     ) -> Iterator[BatchResult]:
         """Like :meth:`append_batch` over many batches, one result each, pipelined: the
         next batch's signatures are being verified while this one is planned and stored."""
@@ -209,14 +229,29 @@ class Store:
         while current is not None and pending is not None:
             following = next(source, None)
             ahead = self._start_verify(following) if following is not None else None
-            yield self._append(current, pending, now())
+            yield self._append(current, pending, now(), refuse)
             current, pending = following, ahead
 
     def _start_verify(self, items: Sequence[tuple[bytes, bytes | None]]) -> Pending:
         return self.verifier.start([raw for raw, _ in items])
 
+    def start_batch(self, items: Sequence[tuple[bytes, bytes | None]]) -> PreparedBatch:
+        """Begin verifying a batch; :meth:`finish_batch` stores it. Lets a caller verify
+        the next batch while it stores this one (see :meth:`append_stream`)."""
+        return PreparedBatch(items, self._start_verify(items))
+
+    def finish_batch(
+        self, prepared: PreparedBatch, now_ms: int, refuse: Container[bytes] = ()
+    ) -> BatchResult:
+        """Validate and store a batch begun with :meth:`start_batch`."""
+        return self._append(prepared.items, prepared.verdict, now_ms, refuse)
+
     def _append(
-        self, items: Sequence[tuple[bytes, bytes | None]], verdict: Pending, now_ms: int
+        self,
+        items: Sequence[tuple[bytes, bytes | None]],
+        verdict: Pending,
+        now_ms: int,
+        refuse: Container[bytes] = (),
     ) -> BatchResult:
         result = BatchResult()
         groups: dict[bytes, list[Offered]] = defaultdict(list)
@@ -226,6 +261,9 @@ class Store:
                 entry = decode_entry(raw)
             except InvalidEntry as exc:
                 result.errors.setdefault(None, exc)
+                continue
+            if entry.author in refuse:
+                result.refused += 1
                 continue
             groups[entry.author].append(Offered(entry, content))
             index[id(entry)] = position
@@ -305,6 +343,13 @@ class Store:
             "latest_seq = excluded.latest_seq, latest_id = excluded.latest_id",
             [(e.author, e.seq, e.id) for e in latest.values()],
         )
+        contacts = [
+            (a.entry.author, a.entry.seq, a.content)
+            for a in accepted
+            if a.content_type == "contact"
+        ]
+        if contacts:
+            conn.executemany(CONTACT_UPSERT, contact_rows(contacts))
 
     def _record_fork(
         self, conn: sqlite3.Connection, held_id: bytes, other: Entry, now_ms: int
@@ -436,3 +481,86 @@ class Store:
             ).fetchone()
             entries = self._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
         return {"feeds": feeds, "entries": entries, "forked_feeds": forked}
+
+    # ------------------------------------------------------------------ follow graph
+
+    def follows(self) -> dict[bytes, set[bytes]]:
+        """Who follows whom: author -> the feeds it currently follows."""
+        graph: dict[bytes, set[bytes]] = defaultdict(set)
+        with self._errors():
+            for author, contact in self._conn.execute(
+                "SELECT author, contact FROM contacts WHERE following = 1"
+            ):
+                graph[author].add(contact)
+        return graph
+
+    def blocked_by(self, author: bytes) -> set[bytes]:
+        """The feeds ``author`` currently blocks."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT contact FROM contacts WHERE author = ? AND blocking = 1", (author,)
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def contact_state(self, author: bytes, contact: bytes) -> tuple[bool, bool]:
+        """(following, blocking) of ``author`` towards ``contact``."""
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT following, blocking FROM contacts WHERE author = ? AND contact = ?",
+                (author, contact),
+            ).fetchone()
+        return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+    def replication_set(self, me: bytes, hops: int) -> dict[bytes, int]:
+        """Feeds to replicate: within ``hops`` follows of ``me`` (me: 0), minus blocks."""
+        return hops_from(me, self.follows(), self.blocked_by(me), hops)
+
+    def latest_seqs(self) -> dict[bytes, tuple[int, bool]]:
+        """Every stored feed's latest sequence and forked flag."""
+        with self._errors():
+            rows = self._conn.execute("SELECT author, latest_seq, forked FROM feeds").fetchall()
+        return {r[0]: (r[1], bool(r[2])) for r in rows}
+
+    def purge_feed(self, author: bytes) -> int:
+        """Delete everything stored of a feed (used when we block it). Returns entries
+        deleted. The contacts it published go too, so it no longer shapes our graph."""
+        with self._errors(), self._transaction() as conn:
+            deleted = conn.execute("DELETE FROM entries WHERE author = ?", (author,)).rowcount
+            conn.execute("DELETE FROM feeds WHERE author = ?", (author,))
+            conn.execute("DELETE FROM contacts WHERE author = ?", (author,))
+            conn.execute("DELETE FROM forks WHERE author = ?", (author,))
+        return int(deleted)
+
+    # ------------------------------------------------------------------ peers
+
+    def remember_peer(self, address: str, feed: bytes, source: str, now_ms: int) -> None:
+        with self._errors(), self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO peers (address, feed, source, added_ts) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET feed = excluded.feed",
+                (address, feed, source, now_ms),
+            )
+
+    def forget_peer(self, address: str) -> bool:
+        with self._errors(), self._transaction() as conn:
+            return conn.execute("DELETE FROM peers WHERE address = ?", (address,)).rowcount > 0
+
+    def known_peers(self) -> list[tuple[str, bytes, str]]:
+        """(address, feed, source) of every remembered peer."""
+        with self._errors():
+            return [
+                (r[0], r[1], r[2])
+                for r in self._conn.execute("SELECT address, feed, source FROM peers")
+            ]
+
+    def peer_outcome(self, address: str, ok: bool, now_ms: int) -> None:
+        with self._errors(), self._transaction() as conn:
+            if ok:
+                conn.execute(
+                    "UPDATE peers SET last_ok_ts = ?, failures = 0 WHERE address = ?",
+                    (now_ms, address),
+                )
+            else:
+                conn.execute(
+                    "UPDATE peers SET failures = failures + 1 WHERE address = ?", (address,)
+                )

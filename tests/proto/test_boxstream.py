@@ -41,7 +41,19 @@ VECTOR_PACKETS = [
     ),
 ]
 VECTOR_GOODBYE = "0a30546f676723a2af4ebd3af0fac4e2c2c5574977ae817ce11e031a25dd57d5997b"
-SHARED_VECTORS = "/work/shared/vectors/box-stream.json"
+# ../shared/ beside the checkout (as in CI), else the workplace copy.
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED_VECTORS = next(
+    (
+        p
+        for p in (
+            os.path.join(_REPO, "..", "shared", "vectors", "box-stream.json"),
+            "/work/shared/vectors/box-stream.json",
+        )
+        if os.path.exists(p)
+    ),
+    "/work/shared/vectors/box-stream.json",
+)
 
 KEY = bytes(range(32))
 NONCE = bytes(range(100, 124))

@@ -1,0 +1,573 @@
+"""An authenticated, encrypted, multiplexed connection to a peer: the trio shell.
+
+Theory of operation
+-------------------
+This module moves bytes and makes no protocol decisions. :func:`connect` (client) and
+:func:`serve` (server) run the secret handshake over TCP, then hand back a
+:class:`Connection`: box-stream (encryption) around packet-stream (framing), the three
+sans-IO machines of ``p2psocial.proto`` driven by one reader task and one send lock.
+
+- ``await conn.call(name, args)``: one request, one response.
+- ``async with conn.stream(name, args) as s``: a duplex stream; ``await s.send(v)``,
+  ``await s.receive()`` (raises :class:`trio.EndOfChannel` at a clean end), ``await
+  s.end()``.
+- Handlers answer the peer's requests: ``handlers[name] = fn`` where ``fn(conn, args)``
+  returns the answer of an async call, or ``fn(conn, args, stream)`` serves a stream
+  (declared with :func:`stream_handler`). Unknown methods get an ``unknown_method`` error
+  answer; the connection stays up.
+
+Backpressure: each stream has a bounded queue of received items. When it is full the
+reader stops reading the socket, so TCP pushes back on the sender. (This pauses the whole
+connection, as in Scuttlebutt's muxrpc: a stream consumer must not wait on another call of
+the same connection while its queue is full.)
+
+Errors: trio's Broken/Closed resource errors and OSError become PeerDisconnected at this
+edge; bad bytes from the peer surface as RemoteProtocolError subclasses from the proto
+machines, logged, and close the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from p2psocial.errors import (
+    HandshakeFailed,
+    P2PSocialError,
+    PeerDisconnected,
+    RemoteProtocolError,
+    RpcError,
+)
+from p2psocial.identity import Keypair, feed_id
+from p2psocial.proto import boxstream, packets
+from p2psocial.proto.codec import BodyCodec, MsgpackCodec
+from p2psocial.proto.handshake import (
+    ClientAuthenticated,
+    HandshakeComplete,
+    Role,
+    SecretHandshake,
+    Session,
+)
+
+log = logging.getLogger("p2psocial.net")
+
+READ_SIZE = 256 * 1024
+STREAM_QUEUE = 64
+HANDSHAKE_TIMEOUT = 10.0
+
+AsyncHandler = Callable[["Connection", Any], Awaitable[Any]]
+StreamHandler = Callable[["Connection", Any, "RpcStream"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _StreamMarker:
+    fn: StreamHandler
+
+
+def stream_handler(fn: StreamHandler) -> _StreamMarker:
+    """Mark ``fn(conn, args, stream)`` as the server side of a stream method."""
+    return _StreamMarker(fn)
+
+
+Handlers = Mapping[str, AsyncHandler | _StreamMarker]
+
+
+@contextmanager
+def _map_errors() -> Iterator[None]:
+    """trio's errors to ours, at the shell's edge."""
+    try:
+        yield
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise PeerDisconnected(f"connection lost: {exc or type(exc).__name__}") from exc
+
+
+# ---------------------------------------------------------------------------- handshake
+
+
+async def _drive_handshake(
+    tcp: trio.abc.Stream,
+    machine: SecretHandshake,
+    accept: Callable[[bytes], bool] | None,
+) -> tuple[Session, bytes, bytes]:
+    """Run the handshake to completion: (session, remote key, bytes read beyond it)."""
+
+    async def flush() -> None:
+        out = machine.data_to_send()
+        if out:
+            with _map_errors():
+                await tcp.send_all(out)
+
+    await flush()
+    while True:
+        event = machine.next_event()
+        if isinstance(event, ClientAuthenticated):
+            if accept is not None and not accept(event.remote_public_key):
+                machine.refuse()
+                who = feed_id(event.remote_public_key)
+                raise HandshakeFailed("refused", f"{who} is not welcome")
+            machine.accept()
+            continue
+        await flush()
+        if isinstance(event, HandshakeComplete):
+            trailing, _eof = machine.trailing_data
+            return event.session, event.remote_public_key, trailing
+        with _map_errors():
+            data = await tcp.receive_some(READ_SIZE)
+        machine.receive_data(bytes(data))
+
+
+async def client_handshake(
+    tcp: trio.abc.Stream,
+    keys: Keypair,
+    network_key: bytes,
+    server_key: bytes,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+) -> tuple[Session, bytes, bytes]:
+    """The client side of the handshake. Raises HandshakeFailed or PeerDisconnected."""
+    machine = SecretHandshake(
+        Role.CLIENT,
+        network_key=network_key,
+        public_key=keys.public,
+        secret_key=keys.secret,
+        ephemeral_secret_key=os.urandom(32),
+        server_public_key=server_key,
+    )
+    with trio.move_on_after(handshake_timeout) as scope:
+        return await _drive_handshake(tcp, machine, None)
+    assert scope.cancelled_caught
+    raise HandshakeFailed("timeout", f"no answer within {handshake_timeout:g} s")
+
+
+async def server_handshake(
+    tcp: trio.abc.Stream,
+    keys: Keypair,
+    network_key: bytes,
+    accept: Callable[[bytes], bool] | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+) -> tuple[Session, bytes, bytes]:
+    """The server side; ``accept(remote_key)`` may refuse a client after it proved its key."""
+    machine = SecretHandshake(
+        Role.SERVER,
+        network_key=network_key,
+        public_key=keys.public,
+        secret_key=keys.secret,
+        ephemeral_secret_key=os.urandom(32),
+    )
+    with trio.move_on_after(handshake_timeout) as scope:
+        return await _drive_handshake(tcp, machine, accept)
+    assert scope.cancelled_caught
+    raise HandshakeFailed("timeout", f"no handshake within {handshake_timeout:g} s")
+
+
+# ---------------------------------------------------------------------------- streams
+
+
+class RpcStream:
+    """One duplex stream of a connection (either side's)."""
+
+    def __init__(self, conn: Connection, req_id: int) -> None:
+        self._conn = conn
+        self.req_id = req_id
+        self._send_items, self._items = trio.open_memory_channel[Any](STREAM_QUEUE)
+        self._error: P2PSocialError | None = None
+        self._ended_local = False
+
+    async def send(self, value: Any) -> None:
+        """Send one item. Raises PeerDisconnected if the connection is gone."""
+        await self._conn._send(lambda: self._conn._packets.stream_send(self.req_id, value))
+
+    async def receive(self) -> Any:
+        """The next item; raises trio.EndOfChannel at a clean end, RpcError for an error end,
+        PeerDisconnected if the connection went away."""
+        try:
+            return await self._items.receive()
+        except trio.EndOfChannel:
+            if self._error is not None:
+                raise self._error from None
+            raise
+
+    def __aiter__(self) -> RpcStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    async def end(self, error: packets.ErrorInfo | None = None) -> None:
+        """End our side (cleanly, or with an error). Safe to call twice."""
+        if self._ended_local or self._conn.closed:
+            self._ended_local = True
+            return
+        self._ended_local = True
+        try:
+            await self._conn._send(lambda: self._conn._packets.stream_end(self.req_id, error))
+        except (PeerDisconnected, P2PSocialError):
+            pass
+
+    async def _deliver(self, value: Any) -> None:
+        try:
+            await self._items_sender().send(value)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # nobody reads this stream any more
+
+    def _items_sender(self) -> trio.MemorySendChannel[Any]:
+        return self._send_items
+
+    def _finish(self, error: P2PSocialError | None) -> None:
+        if self._error is None:
+            self._error = error
+        self._send_items.close()
+
+
+# ---------------------------------------------------------------------------- connection
+
+
+class Connection:
+    """An authenticated peer connection. Create it with :func:`connect` or :func:`serve`."""
+
+    def __init__(
+        self,
+        tcp: trio.abc.Stream,
+        session: Session,
+        remote_key: bytes,
+        handlers: Handlers,
+        *,
+        initiator: bool,
+        codec: BodyCodec | None = None,
+        trailing: bytes = b"",
+    ) -> None:
+        self.tcp = tcp
+        self.remote_key = remote_key
+        self.remote_id = feed_id(remote_key)
+        self.initiator = initiator
+        self.handlers = handlers
+        self._encoder = boxstream.Encoder(session.encrypt_key, session.encrypt_nonce)
+        self._decoder = boxstream.Decoder(session.decrypt_key, session.decrypt_nonce)
+        self._packets = packets.PacketStream(codec or MsgpackCodec())
+        self._trailing = trailing
+        self._send_lock = trio.Lock()
+        self._calls: dict[int, trio.MemorySendChannel[Any]] = {}
+        self._streams: dict[int, RpcStream] = {}
+        self._nursery: trio.Nursery | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        self._done = trio.Event()
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    # -- sending
+
+    async def _send(self, make_frames: Callable[[], bytes]) -> None:
+        """Write the frames ``make_frames()`` returns, in order with every other send."""
+        if self.closed:
+            raise PeerDisconnected(f"connection to {self.remote_id} is closed")
+        async with self._send_lock:
+            if self.closed:
+                raise PeerDisconnected(f"connection to {self.remote_id} is closed")
+            wire = self._encoder.encrypt(make_frames())
+            with _map_errors():
+                await self.tcp.send_all(wire)
+            self.bytes_out += len(wire)
+
+    async def call(self, name: str, args: Any = None) -> Any:
+        """Make an async request and wait for its answer. Raises RpcError for an error
+        answer, PeerDisconnected if the connection goes first."""
+        send_answer, answer = trio.open_memory_channel[Any](1)
+        req_id_box: list[int] = []
+
+        def frames() -> bytes:
+            req_id, data = self._packets.request(name, args)
+            req_id_box.append(req_id)
+            self._calls[req_id] = send_answer
+            return data
+
+        await self._send(frames)
+        try:
+            result = await answer.receive()
+        except trio.EndOfChannel:
+            raise PeerDisconnected(
+                f"connection to {self.remote_id} closed before answering {name}"
+            ) from None
+        finally:
+            if req_id_box:
+                self._calls.pop(req_id_box[0], None)
+        if isinstance(result, RpcError):
+            raise result
+        return result
+
+    @asynccontextmanager
+    async def stream(self, name: str, args: Any = None) -> AsyncIterator[RpcStream]:
+        """Open a duplex stream; our side is ended when the block exits."""
+        holder: list[RpcStream] = []
+
+        def frames() -> bytes:
+            req_id, data = self._packets.open_stream(name, args, packets.CallType.DUPLEX)
+            rpc = RpcStream(self, req_id)
+            self._streams[req_id] = rpc
+            holder.append(rpc)
+            return data
+
+        await self._send(frames)
+        rpc = holder[0]
+        try:
+            yield rpc
+        finally:
+            with trio.CancelScope(shield=True):
+                await rpc.end()
+
+    async def aclose(self, reason: str = "closed") -> None:
+        """Say goodbye (packet-stream, then box-stream) and close. Idempotent."""
+        if self.closed:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            try:
+                async with self._send_lock:
+                    wire = self._encoder.encrypt(self._packets.goodbye())
+                    wire += self._encoder.goodbye()
+                    with _map_errors():
+                        await self.tcp.send_all(wire)
+            except (P2PSocialError, trio.BrokenResourceError):
+                pass
+        self._shutdown(reason)
+        with trio.CancelScope(shield=True):
+            await self.tcp.aclose()
+
+    def _shutdown(self, reason: str, error: P2PSocialError | None = None) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+        failure = error or PeerDisconnected(f"connection to {self.remote_id} {reason}")
+        for channel in self._calls.values():
+            channel.close()
+        self._calls.clear()
+        for rpc in self._streams.values():
+            rpc._finish(failure)
+        self._streams.clear()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        self._done.set()
+
+    async def wait_closed(self) -> None:
+        await self._done.wait()
+
+    # -- receiving
+
+    async def _run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The reader task, with a nursery for handler tasks. Ends when the peer goes."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            reason = "closed by peer"
+            error: P2PSocialError | None = None
+            try:
+                if self._trailing:
+                    self._decoder.receive_data(self._trailing)
+                    await self._pump()
+                while not self.closed:
+                    with _map_errors():
+                        data = await self.tcp.receive_some(READ_SIZE)
+                    self.bytes_in += len(data)
+                    self._decoder.receive_data(bytes(data))
+                    if await self._pump():
+                        break
+            except RemoteProtocolError as exc:
+                reason = f"cut off: {exc}"
+                error = exc
+                log.warning("peer %s broke the protocol: %s", self.remote_id, exc)
+            except PeerDisconnected as exc:
+                reason = f"lost: {exc}"
+                error = exc
+            self._shutdown(reason, error)
+        with trio.CancelScope(shield=True):
+            await self.tcp.aclose()
+
+    async def _pump(self) -> bool:
+        """Process what the decoders hold; True once the peer said goodbye."""
+        while True:
+            event = self._decoder.next_event()
+            if isinstance(event, boxstream.Goodbye):
+                return True
+            if not isinstance(event, boxstream.Data):
+                return False
+            self._packets.receive_data(event.data)
+            while True:
+                frame = self._packets.next_event()
+                if frame is packets.NEED_DATA:
+                    break
+                if isinstance(frame, packets.Goodbye):
+                    return True
+                await self._dispatch(frame)
+
+    async def _dispatch(self, event: packets.Event) -> None:
+        if isinstance(event, packets.Response):
+            channel = self._calls.pop(event.req_id, None)
+            if channel is not None:
+                channel.send_nowait(event.value)
+        elif isinstance(event, packets.ErrorResponse):
+            channel = self._calls.pop(event.req_id, None)
+            if channel is not None:
+                channel.send_nowait(RpcError(0, f"{event.code}: {event.message}", event.code))
+        elif isinstance(event, packets.StreamData):
+            rpc = self._streams.get(event.req_id)
+            if rpc is not None:
+                await rpc._deliver(event.value)
+        elif isinstance(event, packets.StreamEnded):
+            rpc = self._streams.pop(event.req_id, None)
+            if rpc is not None:
+                err = event.error
+                # Our side ends when its handler returns or its stream() block exits:
+                # items still queued for the handler may yet be answered.
+                rpc._finish(RpcError(0, f"{err.code}: {err.message}", err.code) if err else None)
+        elif isinstance(event, packets.Request):
+            self._start_handler(event)
+        elif isinstance(event, packets.InvalidRequest):
+            await self._answer_error(event.req_id, event.stream, "bad_request", event.reason)
+
+    def _start_handler(self, request: packets.Request) -> None:
+        assert self._nursery is not None
+        handler = self.handlers.get(request.name)
+        streaming = request.type is not packets.CallType.ASYNC
+        if handler is None or isinstance(handler, _StreamMarker) != streaming:
+            self._nursery.start_soon(
+                self._answer_error,
+                request.req_id,
+                streaming,
+                "unknown_method",
+                f"no {'stream' if streaming else 'async'} method {request.name!r}",
+            )
+            return
+        if isinstance(handler, _StreamMarker):
+            rpc = RpcStream(self, request.req_id)
+            self._streams[request.req_id] = rpc
+            self._nursery.start_soon(self._serve_stream, handler.fn, request, rpc)
+        else:
+            self._nursery.start_soon(self._serve_call, handler, request)
+
+    async def _serve_call(self, handler: AsyncHandler, request: packets.Request) -> None:
+        try:
+            result = await handler(self, request.args)
+        except P2PSocialError as exc:
+            await self._answer_error(request.req_id, False, "refused", str(exc))
+            return
+        except Exception:
+            log.exception("handler %s failed", request.name)
+            await self._answer_error(request.req_id, False, "internal", "internal error")
+            return
+        try:
+            await self._send(lambda: self._packets.respond(request.req_id, result))
+        except PeerDisconnected:
+            pass
+
+    async def _serve_stream(
+        self, fn: StreamHandler, request: packets.Request, rpc: RpcStream
+    ) -> None:
+        error: packets.ErrorInfo | None = None
+        try:
+            await fn(self, request.args, rpc)
+        except PeerDisconnected:
+            return
+        except P2PSocialError as exc:
+            error = packets.ErrorInfo(code="refused", message=str(exc))
+        except Exception:
+            log.exception("stream handler %s failed", request.name)
+            error = packets.ErrorInfo(code="internal", message="internal error")
+        await rpc.end(error)
+
+    async def _answer_error(self, req_id: int, stream: bool, code: str, message: str) -> None:
+        def frames() -> bytes:
+            if stream:
+                return self._packets.stream_end(
+                    req_id, packets.ErrorInfo(code=code, message=message)
+                )
+            return self._packets.respond_error(req_id, code, message)
+
+        try:
+            await self._send(frames)
+        except PeerDisconnected:
+            pass
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+@asynccontextmanager
+async def connect(
+    host: str,
+    port: int,
+    remote_key: bytes,
+    *,
+    keys: Keypair,
+    network_key: bytes,
+    handlers: Handlers | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+) -> AsyncIterator[Connection]:
+    """Connect to a peer, prove who we are and check who it is.
+
+    Raises PeerDisconnected (cannot connect), HandshakeFailed (wrong key, wrong network,
+    refused). The connection is closed with goodbyes when the block exits.
+    """
+    with _map_errors():
+        with trio.fail_after(handshake_timeout):
+            tcp = await trio.open_tcp_stream(host, port)
+    try:
+        session, remote, trailing = await client_handshake(
+            tcp, keys, network_key, remote_key, handshake_timeout
+        )
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await tcp.aclose()
+        raise
+    conn = Connection(tcp, session, remote, handlers or {}, initiator=True, trailing=trailing)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(conn._run)
+        try:
+            yield conn
+        finally:
+            await conn.aclose()
+
+
+async def serve(
+    host: str,
+    port: int,
+    *,
+    keys: Keypair,
+    network_key: bytes,
+    on_connection: Callable[[Connection], Awaitable[None]],
+    handlers: Handlers | None = None,
+    accept: Callable[[bytes], bool] | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen for peers. For each authenticated one, run ``on_connection(conn)``; the
+    connection is closed when it returns. ``accept(remote_key)`` may refuse a client after
+    the handshake proved its key. Reports the listeners through ``task_status``."""
+
+    async def handle(tcp: trio.SocketStream) -> None:
+        try:
+            session, remote, trailing = await server_handshake(
+                tcp, keys, network_key, accept, handshake_timeout
+            )
+        except (HandshakeFailed, PeerDisconnected) as exc:
+            log.info("incoming connection failed: %s", exc)
+            await tcp.aclose()
+            return
+        conn = Connection(tcp, session, remote, handlers or {}, initiator=False, trailing=trailing)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn._run)
+            try:
+                await on_connection(conn)
+            finally:
+                await conn.aclose()
+
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    async with trio.open_nursery() as nursery:
+        task_status.started(listeners)
+        await trio.serve_listeners(handle, listeners, handler_nursery=nursery)

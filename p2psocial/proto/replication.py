@@ -1,0 +1,266 @@
+"""Replication decisions: per-feed clocks in, notes and sends out.
+
+Theory of operation
+-------------------
+Feeds are gap-free chains, so one integer per feed says where a peer stands. Peers exchange
+*notes*, one integer per feed (Scuttlebutt's epidemic broadcast trees):
+
+- ``-1``: I do not replicate this feed (any more);
+- ``-2``: I hold this feed and it is forked: I will neither send nor take it;
+- ``seq << 1 | 0``: I hold it up to ``seq``; **send** me what follows, and keep sending live;
+- ``seq << 1 | 1``: I hold it up to ``seq``; do not send (I am getting it elsewhere), but
+  I tell you my progress so you can stand in if my sender stalls.
+
+For every feed we want, one connected peer at a time is the *sender* (we sent it a note with
+the send bit); all others get standby notes. A sender that has more than we hold (by its
+notes) but delivers nothing new for ``stall_ms`` is replaced by another peer that has more.
+When a sender disconnects, the feed goes to another peer at once.
+
+On the sending side a peer's send notes become *wants*: we send what we hold beyond the
+seq they said, in order, and from then on every new entry of that feed (live). A standby
+note withdraws the want.
+
+This class makes those decisions only. It holds no sockets, reads no clock (``now`` is
+passed in) and touches no store: the shell feeds it events (:meth:`peer_connected`,
+:meth:`notes_received`, :meth:`entries_stored`, :meth:`tick`, ...) and drains what to do
+(:meth:`take_notes`, :meth:`to_send`, then reports :meth:`sent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from p2psocial.errors import RemoteProtocolError
+
+NOT_REPLICATING = -1
+FORKED = -2
+MAX_NOTE = (1 << 63) - 1
+DEFAULT_STALL_MS = 5_000
+
+PeerId = Hashable
+
+
+def make_note(seq: int, send: bool) -> int:
+    """The note for 'I hold up to ``seq``', asking to be sent the rest or not."""
+    return (seq << 1) | (0 if send else 1)
+
+
+def parse_note(value: object) -> tuple[int, bool] | None:
+    """(seq, send) of a note; None for 'not replicating' or 'forked'.
+
+    Raises RemoteProtocolError for anything that is not a valid note."""
+    if type(value) is not int or value < FORKED or value > MAX_NOTE:
+        raise RemoteProtocolError(f"invalid replication note {value!r}")
+    if value < 0:
+        return None
+    return value >> 1, not (value & 1)
+
+
+@dataclass
+class PeerState:
+    """What we know of one connected peer."""
+
+    has: dict[bytes, int] = field(default_factory=dict)
+    """Per feed, how far the peer says it holds it (from its notes, raised as we send)."""
+    wants: dict[bytes, int] = field(default_factory=dict)
+    """Feeds the peer asked us to send, and the seq it holds (raised as we send)."""
+    outbox: dict[bytes, int] = field(default_factory=dict)
+    """Notes to send it, not yet taken by the shell."""
+    told: dict[bytes, int] = field(default_factory=dict)
+    """The last note we sent it per feed."""
+
+
+class Replicator:
+    """Replication decisions for one node across all its connected peers."""
+
+    def __init__(
+        self,
+        held: Mapping[bytes, int],
+        wanted: Iterable[bytes],
+        forked: Iterable[bytes] = (),
+        *,
+        stall_ms: int = DEFAULT_STALL_MS,
+    ) -> None:
+        self.held: dict[bytes, int] = dict(held)
+        """Our latest seq of every feed we hold (serving), whether wanted or not."""
+        self.wanted: set[bytes] = set(wanted)
+        self.forked: set[bytes] = set(forked)
+        self.stall_ms = stall_ms
+        self.peers: dict[PeerId, PeerState] = {}
+        self.sender: dict[bytes, PeerId] = {}
+        self._progress: dict[bytes, int] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _ours(self, feed: bytes) -> int:
+        return self.held.get(feed, 0)
+
+    def _tell(self, peer: PeerId, feed: bytes, value: int) -> None:
+        state = self.peers[peer]
+        if state.told.get(feed) != value:
+            state.outbox[feed] = value
+            state.told[feed] = value
+
+    def _designate(self, feed: bytes, peer: PeerId, now: int) -> None:
+        old = self.sender.get(feed)
+        if old is not None and old != peer and old in self.peers:
+            self._tell(old, feed, make_note(self._ours(feed), send=False))
+        self.sender[feed] = peer
+        self._progress[feed] = now
+        self._tell(peer, feed, make_note(self._ours(feed), send=True))
+
+    def _note_for(self, peer: PeerId, feed: bytes) -> int:
+        if feed in self.forked:
+            return FORKED
+        return make_note(self._ours(feed), send=self.sender.get(feed) == peer)
+
+    # ------------------------------------------------------------------ events
+
+    def peer_connected(self, peer: PeerId, now: int) -> None:
+        """A peer is ready: tell it our clock, and make it the sender of every wanted feed
+        that has none yet."""
+        if peer in self.peers:
+            raise ValueError(f"peer {peer!r} is already connected")
+        self.peers[peer] = PeerState()
+        for feed in sorted(self.wanted | self.forked):
+            if feed in self.wanted and feed not in self.forked and feed not in self.sender:
+                self.sender[feed] = peer
+                self._progress[feed] = now
+            self._tell(peer, feed, self._note_for(peer, feed))
+
+    def peer_disconnected(self, peer: PeerId, now: int) -> None:
+        """A peer is gone: hand the feeds it was sending us to other peers."""
+        self.peers.pop(peer, None)
+        for feed in [f for f, p in self.sender.items() if p == peer]:
+            del self.sender[feed]
+            replacement = self._best_source(feed, exclude=peer)
+            if replacement is None and self.peers:
+                replacement = next(iter(self.peers))
+            if replacement is not None:
+                self._designate(feed, replacement, now)
+
+    def notes_received(self, peer: PeerId, notes: Mapping[bytes, object], now: int) -> None:
+        """A peer's notes arrived. Raises RemoteProtocolError for a malformed note."""
+        state = self.peers[peer]
+        for feed, value in notes.items():
+            if type(feed) is not bytes or len(feed) != 32:
+                raise RemoteProtocolError("replication note for a malformed feed key")
+            parsed = parse_note(value)
+            if parsed is None:
+                state.has.pop(feed, None)
+                state.wants.pop(feed, None)
+                continue
+            seq, send = parsed
+            state.has[feed] = max(seq, state.has.get(feed, 0))
+            if send and feed not in self.forked:
+                state.wants[feed] = seq
+            else:
+                state.wants.pop(feed, None)
+            if feed in self.wanted and feed not in self.forked:
+                if feed not in self.sender and seq > self._ours(feed):
+                    self._designate(feed, peer, now)
+                elif feed not in state.told:
+                    self._tell(peer, feed, self._note_for(peer, feed))
+
+    def entries_stored(self, feed: bytes, seq: int, now: int) -> None:
+        """We now hold ``feed`` up to ``seq`` (received, or published by us)."""
+        if seq > self._ours(feed):
+            self.held[feed] = seq
+            self._progress[feed] = now
+
+    def feed_forked(self, feed: bytes) -> None:
+        """``feed`` turned out forked: stop replicating it, tell every peer."""
+        self.forked.add(feed)
+        self.sender.pop(feed, None)
+        for peer, state in self.peers.items():
+            state.wants.pop(feed, None)
+            self._tell(peer, feed, FORKED)
+
+    def set_wanted(self, wanted: Iterable[bytes], now: int) -> None:
+        """The set of feeds we replicate changed (follows, blocks)."""
+        wanted = set(wanted)
+        for feed in self.wanted - wanted:
+            self.sender.pop(feed, None)
+            for peer in self.peers:
+                self._tell(peer, feed, NOT_REPLICATING)
+        for feed in wanted - self.wanted:
+            if feed in self.forked:
+                continue
+            source = self._best_source(feed) or next(iter(self.peers), None)
+            for peer in self.peers:
+                if peer != source:
+                    self._tell(peer, feed, make_note(self._ours(feed), send=False))
+            if source is not None:
+                self._designate(feed, source, now)
+        self.wanted = wanted
+
+    def forget_feed(self, feed: bytes) -> None:
+        """We no longer hold ``feed`` at all (blocked and purged)."""
+        self.held.pop(feed, None)
+        for state in self.peers.values():
+            state.wants.pop(feed, None)
+
+    def tick(self, now: int) -> None:
+        """Replace stalled senders; let standby peers know our progress."""
+        for feed in self.wanted:
+            if feed in self.forked:
+                continue
+            ours = self._ours(feed)
+            current = self.sender.get(feed)
+            if current is None:
+                best = self._best_source(feed)
+                if best is not None:
+                    self._designate(feed, best, now)
+                continue
+            if now - self._progress.get(feed, now) < self.stall_ms:
+                continue
+            if self.peers[current].has.get(feed, 0) > ours or self._best_source(feed):
+                best = self._best_source(feed, exclude=current)
+                if best is not None:
+                    self._designate(feed, best, now)
+                else:
+                    self._progress[feed] = now
+        for peer, state in self.peers.items():
+            for feed in state.has:
+                if feed in self.held and self.sender.get(feed) != peer:
+                    self._tell(peer, feed, self._note_for(peer, feed))
+
+    def _best_source(self, feed: bytes, exclude: PeerId | None = None) -> PeerId | None:
+        """The connected peer that says it holds the most of ``feed`` beyond us."""
+        ours = self._ours(feed)
+        best, best_seq = None, ours
+        for peer, state in self.peers.items():
+            seq = state.has.get(feed, 0)
+            if peer != exclude and seq > best_seq:
+                best, best_seq = peer, seq
+        return best
+
+    # ------------------------------------------------------------------ outputs
+
+    def take_notes(self, peer: PeerId) -> dict[bytes, int]:
+        """Notes to send to ``peer`` now (emptied by the call)."""
+        state = self.peers.get(peer)
+        if state is None or not state.outbox:
+            return {}
+        notes, state.outbox = state.outbox, {}
+        return notes
+
+    def to_send(self, peer: PeerId) -> dict[bytes, int]:
+        """Feeds ``peer`` wants that we hold further: feed -> the seq it holds."""
+        state = self.peers.get(peer)
+        if state is None:
+            return {}
+        return {
+            feed: seq
+            for feed, seq in state.wants.items()
+            if self.held.get(feed, 0) > seq and feed not in self.forked
+        }
+
+    def sent(self, peer: PeerId, feed: bytes, seq: int) -> None:
+        """We sent ``peer`` ``feed`` up to ``seq``."""
+        state = self.peers.get(peer)
+        if state is not None:
+            if feed in state.wants:
+                state.wants[feed] = max(seq, state.wants[feed])
+            state.has[feed] = max(seq, state.has.get(feed, 0))
