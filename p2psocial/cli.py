@@ -12,7 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path  # noqa: TC003 (typer reads annotations at run time)
+from pathlib import Path  # noqa: TC003 (typer reads the annotations at run time)
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -22,9 +22,9 @@ from p2psocial.errors import P2PSocialError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from p2psocial.client import Client
     from p2psocial.home import Home
     from p2psocial.identity import Keypair
-    from p2psocial.model import Message
     from p2psocial.store.store import Store
 
 app = typer.Typer(
@@ -94,6 +94,30 @@ def _state(ctx: typer.Context) -> State:
 
 
 @contextmanager
+def daemon_client(ctx: typer.Context) -> Iterator[Client | None]:
+    """A client of the running daemon of this home, or None when none runs.
+
+    While the daemon runs it owns the store, so every command goes through its socket;
+    otherwise commands open the store directly. Output is the same either way."""
+    from p2psocial.client import Client
+    from p2psocial.errors import DaemonNotRunning
+
+    home = _state(ctx).home
+    client = None
+    if home.socket_path.exists():
+        try:
+            client = Client.for_home(home.path)
+        except DaemonNotRunning:
+            client = None
+    try:
+        with user_errors():
+            yield client
+    finally:
+        if client is not None:
+            client.close()
+
+
+@contextmanager
 def opened(ctx: typer.Context) -> Iterator[tuple[Keypair, Store]]:
     """The identity and the store of the selected home, closed afterwards."""
     from p2psocial.store.store import Store
@@ -124,7 +148,8 @@ def init(ctx: typer.Context) -> None:
         if home.has_identity():
             keys = home.load_identity()
             typer.echo(f"an identity already exists in {home.path}: {keys.feed_id} (unchanged)")
-            Store.open(home.store_path).close()
+            if not home.socket_path.exists():
+                Store.open(home.store_path).close()
             return
         keys = home.create_identity(os.urandom(32))
         Store.open(home.store_path).close()
@@ -147,47 +172,75 @@ def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def post(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="What to say.")],
+    reply_to: Annotated[
+        str | None, typer.Option("--reply-to", help="Reply in the thread of this message id.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Publish a public post to your feed."""
-    if not text.strip():
-        fail("a post needs some text")
-    with opened(ctx) as (keys, store):
-        message = store.publish(keys, {"type": "post", "text": text}, now_ms())
+    from p2psocial.social import post_content
+
+    with user_errors():
+        root = None
+        if reply_to is not None:
+            root = _thread_root(ctx, reply_to)
+        content = post_content(text, root=root, branch=reply_to)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            message = client.call("publish", content=content)
+        else:
+            with opened(ctx) as (keys, store):
+                message = store.publish(keys, content, now_ms()).to_json()
     if as_json:
-        emit_json(message.to_json())
+        emit_json(message)
     else:
-        typer.echo(message.key)
+        typer.echo(message["id"])
 
 
-def _print_messages(messages: list[Message], as_json: bool) -> None:
+def _thread_root(ctx: typer.Context, msg_id: str) -> str:
+    """The root of the thread ``msg_id`` is in (itself if it is a root)."""
+    message = _get_message(ctx, msg_id)
+    content = message.get("content") or {}
+    root = content.get("root") if isinstance(content, dict) else None
+    return root if isinstance(root, str) else msg_id
+
+
+def _get_message(ctx: typer.Context, msg_id: str) -> dict[str, Any]:
+    from p2psocial.identity import parse_message_id
+
+    key = parse_message_id(msg_id)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            result: dict[str, Any] = client.call("get", id=msg_id)
+            return result
+        with opened(ctx) as (_keys, store):
+            return store.get(key).to_json()
+
+
+def _print_messages(messages: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         for m in messages:
-            emit_json(m.to_json())
+            emit_json(m)
         return
     for m in messages:
         typer.echo(format_message(m))
 
 
-def format_message(m: Message) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.timestamp / 1000))
-    head = f"{when}  {m.author_id}  #{m.seq}  {m.key}"
-    content = m.content
-    if content is None:
-        body = "(content not held)"
-    elif isinstance(content, bytes):
+def format_message(m: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["timestamp"] / 1000))
+    head = f"{when}  {m['author']}  #{m['seq']}  {m['id']}"
+    content = m.get("content")
+    if m.get("private"):
         body = "(private message)"
-    elif m.text is not None:
-        body = m.text
+    elif content is None:
+        body = "(content not held)"
+    elif isinstance(content.get("text"), str):
+        body = content["text"]
+        if isinstance(content.get("root"), str):
+            body = f"(reply in {content['root']})\n{body}"
     else:
-        body = json.dumps(_json_content(content), ensure_ascii=False)
+        body = json.dumps(content, ensure_ascii=False)
     return head + "\n  " + body.replace("\n", "\n  ")
-
-
-def _json_content(content: dict[str, Any]) -> Any:
-    from p2psocial.model import json_safe
-
-    return json_safe(content)
 
 
 @app.command()
@@ -198,29 +251,44 @@ def feed(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a feed, newest first."""
-    from p2psocial.identity import feed_id as format_feed_id
     from p2psocial.identity import parse_feed_id
 
-    with opened(ctx) as (keys, store):
-        author = parse_feed_id(feed_id) if feed_id else keys.public
-        info = store.feed_info(author)
-        messages = store.feed(author, limit=limit, reverse=True)
-    if info is not None and info.forked:
-        warning = f"feed {format_feed_id(author)} is FORKED: its author signed two histories"
+    with user_errors():
+        if feed_id is not None:
+            parse_feed_id(feed_id)
+    forked = False
+    with daemon_client(ctx) as client:
+        if client is not None:
+            who = feed_id or client.call("whoami")["feed_id"]
+            messages = client.call("feed", feed_id=who, limit=limit, reverse=True)
+            forked = any(f["feed_id"] == who for f in client.call("status")["forked_feeds"])
+        else:
+            with opened(ctx) as (keys, store):
+                author = parse_feed_id(feed_id) if feed_id else keys.public
+                who = feed_id or keys.feed_id
+                info = store.feed_info(author)
+                forked = info is not None and info.forked
+                messages = [m.to_json() for m in store.feed(author, limit=limit, reverse=True)]
+    if forked:
+        warning = f"feed {who} is FORKED: its author signed two histories"
         if as_json:
             typer.echo(f"p2psocial: warning: {warning}", err=True)
         else:
             typer.echo(f"!! {warning}; no new entries are accepted for it")
-    if info is None and not as_json:
-        typer.echo(f"no entries stored for {format_feed_id(author)}")
+    if not messages and not as_json:
+        typer.echo(f"no entries stored for {who}")
     _print_messages(messages, as_json)
 
 
 @app.command()
 def timeline(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False) -> None:
     """Show recent messages from every stored feed, newest first."""
-    with opened(ctx) as (_keys, store):
-        messages = store.timeline(limit=limit)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            messages = client.call("timeline", limit=limit)
+        else:
+            with opened(ctx) as (_keys, store):
+                messages = [m.to_json() for m in store.timeline(limit=limit)]
     _print_messages(messages, as_json)
 
 
@@ -231,11 +299,285 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show one message."""
+    with user_errors():
+        message = _get_message(ctx, msg_id)
+    _print_messages([message], as_json)
+
+
+@app.command()
+def thread(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="Any message id of the thread.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a thread: its root and the replies, oldest first."""
     from p2psocial.identity import parse_message_id
 
-    with opened(ctx) as (_keys, store):
-        message = store.get(parse_message_id(msg_id))
-    _print_messages([message], as_json)
+    with user_errors():
+        root = _thread_root(ctx, msg_id)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            messages = client.call("thread", root=root)
+        else:
+            with opened(ctx) as (_keys, store):
+                messages = [m.to_json() for m in store.thread(parse_message_id(root))]
+    _print_messages(messages, as_json)
+
+
+# ---------------------------------------------------------------------------- the graph
+
+
+def _contact(ctx: typer.Context, method: str, target: str, as_json: bool, **stance: bool) -> None:
+    from p2psocial.identity import parse_feed_id
+    from p2psocial.social import describe_contact, set_contact
+
+    with user_errors():
+        contact = parse_feed_id(target)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            result = client.call(method, feed_id=target)
+        else:
+            with opened(ctx) as (keys, store):
+                message = set_contact(store, keys, contact, now_ms(), **stance)
+                result = {"changed": message is not None, "message": message and message.to_json()}
+    if as_json:
+        emit_json(result)
+        return
+    following = stance.get("following", False)
+    blocking = stance.get("blocking", False)
+    state = describe_contact(following, blocking, contact)
+    typer.echo(f"now {state}" if result["changed"] else f"already {state}: nothing to publish")
+
+
+FeedArg = Annotated[str, typer.Argument(help="Feed id (@...ed25519).")]
+
+
+@app.command()
+def follow(ctx: typer.Context, feed_id: FeedArg, as_json: JsonFlag = False) -> None:
+    """Follow a feed: replicate it (and, by default, the feeds it follows)."""
+    _contact(ctx, "follow", feed_id, as_json, following=True)
+
+
+@app.command()
+def unfollow(ctx: typer.Context, feed_id: FeedArg, as_json: JsonFlag = False) -> None:
+    """Stop following a feed."""
+    _contact(ctx, "unfollow", feed_id, as_json, following=False)
+
+
+@app.command()
+def block(ctx: typer.Context, feed_id: FeedArg, as_json: JsonFlag = False) -> None:
+    """Block a feed: delete what is stored of it, never fetch it, refuse its connections."""
+    _contact(ctx, "block", feed_id, as_json, blocking=True)
+
+
+@app.command()
+def unblock(ctx: typer.Context, feed_id: FeedArg, as_json: JsonFlag = False) -> None:
+    """Unblock a feed."""
+    _contact(ctx, "unblock", feed_id, as_json, blocking=False)
+
+
+# ---------------------------------------------------------------------------- the daemon
+
+
+@app.command()
+def daemon(
+    ctx: typer.Context,
+    listen: Annotated[
+        str | None,
+        typer.Option("--listen", help="HOST:PORT for peers (default 0.0.0.0:8018; port 0: any)."),
+    ] = None,
+    hops: Annotated[
+        int | None, typer.Option("--hops", min=0, max=6, help="Replicate within N follows.")
+    ] = None,
+    network_key: Annotated[
+        str | None, typer.Option("--network-key", help="64 hex digits: a private network.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Run the daemon in the foreground: replicate with peers, serve apps on rpc.sock."""
+    import logging
+
+    from p2psocial.config import load_config, parse_address, parse_network_key
+
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        fail(f"unknown log level {log_level!r}")
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    home = _state(ctx).home
+    with user_errors():
+        config = load_config(home.path)
+        if listen is not None:
+            parse_address(listen, "--listen")
+        key = parse_network_key(network_key) if network_key else None
+        config = config.with_overrides(listen=listen, hops=hops, network_key=key)
+    _run_daemon(home, config)
+
+
+def _run_daemon(home: Home, config: Any) -> None:
+    import signal
+
+    import trio
+
+    from p2psocial.daemon import run_daemon
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                await nursery.start(
+                    lambda task_status: run_daemon(home, config, task_status=task_status)
+                )
+                async for signum in signals:
+                    typer.echo(
+                        f"p2psocial: received {signal.Signals(signum).name}, stopping", err=True
+                    )
+                    break
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except BaseException as exc:  # trio wraps errors in groups; report ours plainly
+        cause = _first_error(exc)
+        if isinstance(cause, P2PSocialError):
+            fail(str(cause))
+        if isinstance(cause, OSError):
+            fail(f"cannot start the daemon: {cause.strerror or cause}")
+        raise
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@app.command()
+def connect(
+    ctx: typer.Context,
+    peer: Annotated[str, typer.Argument(help="HOST:PORT:FEED_ID of the peer.")],
+) -> None:
+    """Connect to a peer now, and remember it (the daemon reconnects after restarts)."""
+    from p2psocial.config import parse_address
+    from p2psocial.errors import ConfigError
+    from p2psocial.identity import parse_feed_id
+
+    with user_errors():
+        address, sep, target = peer.partition(":@")
+        if not sep:
+            raise ConfigError(f"peer must be HOST:PORT:FEED_ID, got {peer!r}")
+        target = "@" + target
+        parse_address(address, "peer address")
+        key = parse_feed_id(target)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            client.call("peers.connect", address=address, feed_id=target)
+            typer.echo(f"connecting to {target} at {address} (remembered)")
+            return
+        with opened(ctx) as (_keys, store):
+            store.remember_peer(address, key, "manual", now_ms())
+    typer.echo(f"the daemon is not running: remembered {target} at {address} for when it starts")
+
+
+@app.command()
+def peers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List peer connections with their replication progress."""
+    from p2psocial.identity import feed_id as format_feed_id
+
+    with daemon_client(ctx) as client:
+        if client is not None:
+            report = client.call("peers.list")
+        else:
+            with opened(ctx) as (_keys, store):
+                report = {
+                    "connected": [],
+                    "known": [
+                        {"address": a, "feed_id": format_feed_id(k), "connected": False}
+                        for a, k, _src in store.known_peers()
+                    ],
+                }
+    if as_json:
+        for p in report["connected"]:
+            emit_json({"connected": True, **p})
+        connected = {p["feed_id"] for p in report["connected"]}
+        for p in report["known"]:
+            if p["feed_id"] not in connected:
+                emit_json({"connected": False, **p})
+        return
+    if not report["connected"] and not report["known"]:
+        typer.echo("no peers (use 'p2psocial connect HOST:PORT:FEED_ID')")
+    for p in report["connected"]:
+        typer.echo(
+            f"{p['feed_id']}  {p['direction']} {p['address'] or ''}"
+            f"  received {p['entries_received']}  sent {p['entries_sent']}"
+            f"  to receive {p['entries_to_receive']}"
+        )
+    for p in report["known"]:
+        if not p["connected"]:
+            extra = f"  failures {p.get('failures', 0)}" if p.get("failures") else ""
+            typer.echo(f"{p['feed_id']}  not connected  {p['address']}{extra}")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show your feed, what is stored, replication progress and forks."""
+    from p2psocial.identity import feed_id as format_feed_id
+
+    with daemon_client(ctx) as client:
+        if client is not None:
+            info = client.call("status")
+        else:
+            with opened(ctx) as (keys, store):
+                counts = store.counts()
+                info = {
+                    "feed_id": keys.feed_id,
+                    "home": str(_state(ctx).home.path),
+                    "running": False,
+                    "feeds": counts["feeds"],
+                    "entries": counts["entries"],
+                    "forked_feeds": [
+                        {"feed_id": format_feed_id(f.author), "seq": f.seq, "detected": f.detected}
+                        for f in store.forks()
+                    ],
+                }
+    if as_json:
+        emit_json(info)
+        return
+    typer.echo(f"feed      {info['feed_id']}")
+    typer.echo(f"daemon    {'running on ' + info['listen'] if info['running'] else 'not running'}")
+    typer.echo(f"stored    {info['entries']} entries in {info['feeds']} feeds")
+    if info.get("replication"):
+        r = info["replication"]
+        typer.echo(
+            f"replicate {r['feeds_held']}/{r['feeds_wanted']} feeds held, "
+            f"{r['entries_behind']} entries behind, {info['peers']} peers connected"
+        )
+    for f in info["forked_feeds"]:
+        typer.echo(f"FORKED    {f['feed_id']} at seq {f['seq']}")
+
+
+@app.command()
+def rpc(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Argument(help="Method name, e.g. timeline.")],
+    params: Annotated[str | None, typer.Argument(help="Named params as a JSON object.")] = None,
+) -> None:
+    """Call a method of the running daemon and print its JSON result."""
+    from p2psocial.errors import DaemonNotRunning
+
+    try:
+        parsed = json.loads(params) if params else {}
+    except ValueError as exc:
+        fail(f"params are not valid JSON: {exc}")
+    if not isinstance(parsed, dict):
+        fail("params must be a JSON object of named parameters")
+    with daemon_client(ctx) as client:
+        if client is None:
+            raise DaemonNotRunning(f"no daemon answers on {_state(ctx).home.socket_path}")
+        result = client.call(method, **parsed)
+    emit_json(result)
 
 
 def main() -> None:

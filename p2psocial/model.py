@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
 
 from p2psocial.identity import feed_id, message_id
+
+if TYPE_CHECKING:
+    from p2psocial.feed.entry import Entry
 
 
 def json_safe(value: Any) -> Any:
@@ -34,6 +37,19 @@ class Message:
     received: int
     raw: bytes
     content_bytes: bytes | None
+
+    @classmethod
+    def from_entry(cls, entry: Entry, content: bytes | None, received: int) -> Message:
+        return cls(
+            id=entry.id,
+            author=entry.author,
+            seq=entry.seq,
+            previous=entry.previous,
+            timestamp=entry.timestamp,
+            received=received,
+            raw=entry.raw,
+            content_bytes=content,
+        )
 
     @property
     def key(self) -> str:

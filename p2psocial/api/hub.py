@@ -79,11 +79,15 @@ class DropQueue(Generic[_T]):
         """True when :meth:`pop` would return something (an item or an overflow report)."""
         return bool(self._items) or self.dropped > 0
 
-    def push(self, item: _T) -> bool:
-        """Append ``item``, or drop it if the queue is full. Returns whether it was kept."""
+    def push(self, item: _T, *, counts_as: int = 1) -> bool:
+        """Append ``item``, or drop it if the queue is full. Returns whether it was kept.
+
+        A dropped item counts as ``counts_as`` items (an overflow report that is itself
+        dropped passes its count on).
+        """
         if len(self._items) >= self.maxlen:
-            self.dropped += 1
-            self.dropped_total += 1
+            self.dropped += counts_as
+            self.dropped_total += counts_as
             return False
         if self.dropped:
             self._items.append(self._make_overflow(self.dropped))
@@ -316,9 +320,7 @@ class Hub:
     ) -> Subscription:
         """Create a pending subscription owned by ``outbox`` (the server does this)."""
         self._counter += 1
-        sub = Subscription(
-            self, outbox, f"s{self._counter}", kind, params or {}, filter, max_queue
-        )
+        sub = Subscription(self, outbox, f"s{self._counter}", kind, params or {}, filter, max_queue)
         self._by_kind.setdefault(kind, {})[sub.id] = sub
         self._by_id[sub.id] = sub
         outbox.subscriptions[sub.id] = sub

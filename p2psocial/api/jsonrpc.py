@@ -269,7 +269,7 @@ class LineReader:
         self._scanned = 0  # offset up to which there is no newline
         self._too_long = False
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         if self._pos and self._pos >= len(self._buf) // 2:
             del self._buf[: self._pos]
             self._scanned -= self._pos

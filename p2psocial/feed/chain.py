@@ -29,7 +29,7 @@ from p2psocial.errors import (
     PreviousMismatch,
     SequenceError,
 )
-from p2psocial.feed.content import content_type, decode_content
+from p2psocial.feed.content import content_type, decode_content, thread_root
 from p2psocial.feed.entry import Entry, check_content
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ class Accepted:
     entry: Entry
     content: bytes | None
     content_type: str | None
+    root: bytes | None = None
+    """The thread root this content replies to (its ``root`` message id), if any."""
 
 
 @dataclass(slots=True)
@@ -110,11 +112,12 @@ def plan_chain(
             raise PreviousMismatch(
                 f"entry {entry.seq} does not name entry {entry.seq - 1} as its previous"
             )
-        kind = None
+        kind = root = None
         if item.content is not None:
             check_content(entry, item.content)
-            kind = content_type(decode_content(item.content))
-        plan.append.append(Accepted(entry, item.content, kind))
+            value = decode_content(item.content)
+            kind, root = content_type(value), thread_root(value)
+        plan.append.append(Accepted(entry, item.content, kind, root))
         expect_seq = entry.seq + 1
         expect_prev = entry.id
     return plan

@@ -98,3 +98,19 @@ def content_type(content: Content) -> str | None:
         kind = content.get("type")
         return kind if isinstance(kind, str) else None
     return None
+
+
+def thread_root(content: Content) -> bytes | None:
+    """The 32-byte id in a public content's ``root`` field, if it holds a valid message id."""
+    if not isinstance(content, dict):
+        return None
+    root = content.get("root")
+    if type(root) is not str or len(root) != 52 or root[0] != "%":
+        return None
+    from p2psocial.errors import InvalidId
+    from p2psocial.identity import parse_message_id
+
+    try:
+        return parse_message_id(root)
+    except InvalidId:
+        return None

@@ -92,7 +92,30 @@ CONTACT_UPSERT = (
     "blocking = excluded.blocking, seq = excluded.seq WHERE excluded.seq > contacts.seq"
 )
 
-MIGRATIONS: list[Migration] = [_m1_feeds_and_entries, _m2_contacts_and_peers]
+
+def _m3_threads(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Replies: which messages name which root (content field 'root').
+        CREATE TABLE links (
+            root        BLOB NOT NULL,
+            id          BLOB NOT NULL,
+            PRIMARY KEY (root, id)
+        ) WITHOUT ROWID;
+        """
+    )
+    from p2psocial.feed.content import decode_content, thread_root
+
+    rows = db.execute("SELECT id, content FROM entries WHERE ctype IS NOT NULL").fetchall()
+    links = []
+    for msg_id, content in rows:
+        root = thread_root(decode_content(content)) if content else None
+        if root is not None:
+            links.append((root, msg_id))
+    db.conn.executemany("INSERT OR IGNORE INTO links (root, id) VALUES (?, ?)", links)
+
+
+MIGRATIONS: list[Migration] = [_m1_feeds_and_entries, _m2_contacts_and_peers, _m3_threads]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 
 LATEST = len(MIGRATIONS)

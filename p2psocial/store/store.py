@@ -27,7 +27,7 @@ from p2psocial.errors import (
     StorageError,
 )
 from p2psocial.feed.chain import Accepted, ChainPlan, FeedState, Offered, plan_chain
-from p2psocial.feed.content import Content, content_type, encode_content
+from p2psocial.feed.content import Content, content_type, encode_content, thread_root
 from p2psocial.feed.entry import Entry, create_entry, decode_entry
 from p2psocial.feed.verify import Pending, Verifier
 from p2psocial.model import FeedInfo, ForkProof, Message
@@ -194,7 +194,8 @@ class Store:
             if forked:
                 raise FeedForked("our own feed is marked forked; refusing to append")
             entry = create_entry(keys, seq + 1, previous, now_ms, data)
-            self._insert(conn, [Accepted(entry, data, content_type(content))], now_ms)
+            accepted = Accepted(entry, data, content_type(content), thread_root(content))
+            self._insert(conn, [accepted], now_ms)
         return self._message(entry, data, now_ms)
 
     def append_batch(
@@ -343,6 +344,9 @@ class Store:
             "latest_seq = excluded.latest_seq, latest_id = excluded.latest_id",
             [(e.author, e.seq, e.id) for e in latest.values()],
         )
+        links = [(a.root, a.entry.id) for a in accepted if a.root is not None]
+        if links:
+            conn.executemany("INSERT OR IGNORE INTO links (root, id) VALUES (?, ?)", links)
         contacts = [
             (a.entry.author, a.entry.seq, a.content)
             for a in accepted
@@ -388,16 +392,7 @@ class Store:
         return dict(rows.fetchall())
 
     def _message(self, entry: Entry, content: bytes | None, received: int) -> Message:
-        return Message(
-            id=entry.id,
-            author=entry.author,
-            seq=entry.seq,
-            previous=entry.previous,
-            timestamp=entry.timestamp,
-            received=received,
-            raw=entry.raw,
-            content_bytes=content,
-        )
+        return Message.from_entry(entry, content, received)
 
     def _row_message(self, row: tuple[bytes, bytes, int, bytes, bytes | None, int, int]) -> Message:
         entry = decode_entry(row[3])
@@ -464,6 +459,16 @@ class Store:
                 f"SELECT {_MSG_COLUMNS} FROM entries WHERE sort_ts < ? "
                 "ORDER BY sort_ts DESC, rx DESC LIMIT ?",
                 (before if before is not None else 2**63 - 1, limit),
+            ).fetchall()
+        return [self._row_message(r) for r in rows]
+
+    def thread(self, root: bytes, *, limit: int = 500) -> list[Message]:
+        """The root message (if held) and its replies, oldest first."""
+        with self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_MSG_COLUMNS} FROM entries WHERE id = ? OR id IN "
+                "(SELECT id FROM links WHERE root = ?) ORDER BY id = ? DESC, sort_ts, rx LIMIT ?",
+                (root, root, root, limit),
             ).fetchall()
         return [self._row_message(r) for r in rows]
 

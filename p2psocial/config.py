@@ -1,0 +1,108 @@
+"""Daemon settings: defaults, then ``<home>/config.toml``, then the environment, then flags.
+
+Every setting has a working default, so a fresh home needs no configuration at all.
+
+``config.toml`` keys (all optional)::
+
+    listen = "0.0.0.0:8018"     # where peers connect; port 0 picks a free port
+    hops = 2                    # replicate feeds within this many follows of you
+    network_key = "fe33a4..."   # 64 hex digits: a private network of your own
+    lan = true                  # LAN discovery by mDNS
+    interfaces = ["eth0"]       # mDNS only on these interfaces (default: all)
+
+Environment: ``P2PSOCIAL_NETWORK_KEY`` (hex) overrides ``network_key``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from p2psocial.errors import ConfigError
+from p2psocial.proto.handshake import NETWORK_KEY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DEFAULT_PORT = 8018
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
+DEFAULT_HOPS = 2
+
+
+def parse_address(text: str, what: str = "address") -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as (host, port). Raises ConfigError."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{what} must be HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{what} has a port that is not a number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{what} port must be 0..65535, got {port}")
+    return host, port
+
+
+def parse_network_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigError("network key must be 64 hex digits") from None
+    if len(key) != 32:
+        raise ConfigError(f"network key must be 32 bytes (64 hex digits), got {len(key)}")
+    return key
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str = DEFAULT_LISTEN
+    hops: int = DEFAULT_HOPS
+    network_key: bytes = NETWORK_KEY
+    lan: bool = True
+    interfaces: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return parse_address(self.listen, "listen address")
+
+    def with_overrides(self, **values: Any) -> Config:
+        """A copy with the given values (None means: keep)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def load_config(home: Path) -> Config:
+    """Defaults, overridden by ``home/config.toml`` and the environment."""
+    config = Config()
+    path = home / "config.toml"
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        known = {"listen", "hops", "network_key", "lan", "interfaces"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        if "listen" in data:
+            values["listen"] = str(data["listen"])
+            parse_address(values["listen"], f"{path}: listen")
+        if "hops" in data:
+            if type(data["hops"]) is not int or not 0 <= data["hops"] <= 6:
+                raise ConfigError(f"{path}: hops must be an integer from 0 to 6")
+            values["hops"] = data["hops"]
+        if "network_key" in data:
+            values["network_key"] = parse_network_key(str(data["network_key"]))
+        if "lan" in data:
+            values["lan"] = bool(data["lan"])
+        if "interfaces" in data:
+            values["interfaces"] = tuple(str(i) for i in data["interfaces"])
+        config = replace(config, **values)
+    env_key = os.environ.get("P2PSOCIAL_NETWORK_KEY")
+    if env_key:
+        config = replace(config, network_key=parse_network_key(env_key))
+    return config

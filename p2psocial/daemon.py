@@ -1,0 +1,186 @@
+"""The daemon: the composition root. Store + replication + peers + the local socket.
+
+:func:`run_daemon` opens the store, starts every service in one nursery, writes
+``daemon.json`` (listen address, feed id, pid) for ``p2psocial status``, and on
+cancellation (SIGINT/SIGTERM in the CLI) closes connections with goodbyes, then the store.
+The daemon owns the store while it runs; the CLI and apps reach it through the local
+JSON-RPC socket (docs/rpc.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from p2psocial.feed.chain import Accepted
+from p2psocial.identity import Keypair, feed_id
+from p2psocial.model import Message
+from p2psocial.net.connection import Connection, serve
+from p2psocial.net.replicate import Replication
+from p2psocial.net.scheduler import Scheduler
+from p2psocial.store.gateway import StoreGateway
+from p2psocial.store.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from p2psocial.config import Config
+    from p2psocial.home import Home
+
+log = logging.getLogger("p2psocial.daemon")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Node:
+    """The running daemon's parts, as the RPC methods see them."""
+
+    home: Home
+    config: Config
+    keys: Keypair
+    gateway: StoreGateway
+    replication: Replication
+    scheduler: Scheduler
+    listen: str = ""
+    started: int = 0
+
+    def message_stored(self, messages: Sequence[Message]) -> None:
+        """Hook for live subscriptions (set by the API layer)."""
+
+    async def published(self, message: Message | None) -> None:
+        if message is None:
+            return
+        from p2psocial.feed.content import content_type, decode_content
+        from p2psocial.feed.entry import decode_entry
+
+        entry = decode_entry(message.raw)
+        kind = (
+            content_type(decode_content(message.content_bytes)) if message.content_bytes else None
+        )
+        await self.replication.published(Accepted(entry, message.content_bytes, kind))
+
+    async def status(self) -> dict[str, Any]:
+        def read(store: Store) -> tuple[dict[str, int], list[Any]]:
+            return store.counts(), store.forks()
+
+        counts, forks = await self.gateway.run(read)
+        return {
+            "feed_id": self.keys.feed_id,
+            "home": str(self.home.path),
+            "running": True,
+            "pid": os.getpid(),
+            "listen": self.listen,
+            "started": self.started,
+            "feeds": counts["feeds"],
+            "entries": counts["entries"],
+            "forked_feeds": [
+                {"feed_id": feed_id(f.author), "seq": f.seq, "detected": f.detected} for f in forks
+            ],
+            "replication": self.replication.progress(),
+            "peers": len(self.replication.sessions),
+            "hops": self.config.hops,
+        }
+
+
+async def run_daemon(
+    home: Home,
+    config: Config,
+    *,
+    task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled. Creates the identity and store on first run."""
+    if not home.has_identity():
+        keys = home.create_identity(os.urandom(32))
+        log.info("created identity %s in %s", keys.feed_id, home.path)
+    else:
+        keys = home.load_identity()
+    store = Store.open(home.store_path)
+    try:
+        await trio.to_thread.run_sync(store.verifier.warm_up)
+        gateway = StoreGateway(store)
+        node_box: list[Node] = []
+
+        def on_stored(accepted: Sequence[Accepted]) -> None:
+            if node_box:
+                received = now_ms()
+                node_box[0].message_stored(
+                    [Message.from_entry(a.entry, a.content, received) for a in accepted]
+                )
+
+        replication = Replication(
+            gateway, keys.public, hops=config.hops, now=now_ms, on_stored=on_stored
+        )
+        scheduler = Scheduler(replication, gateway, keys, config.network_key, now_ms)
+        node = Node(home, config, keys, gateway, replication, scheduler, started=now_ms())
+        node_box.append(node)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(replication.run)
+            host, port = config.listen_address
+
+            async def hold(conn: Connection) -> None:
+                await conn.wait_closed()
+
+            listeners = await nursery.start(
+                lambda task_status: serve(
+                    host,
+                    port,
+                    keys=keys,
+                    network_key=config.network_key,
+                    on_connection=hold,
+                    handlers=replication.handlers(),
+                    accept=replication.accept,
+                    task_status=task_status,
+                )
+            )
+            bound = listeners[0].socket.getsockname()
+            shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            node.listen = f"{shown_host}:{bound[1]}"
+            from p2psocial.api.daemon_api import start_api
+
+            await start_api(nursery, node)
+            await nursery.start(scheduler.run)
+            _write_info(home, node)
+            log.info("daemon %s listening on %s", keys.feed_id, node.listen)
+            task_status.started(node)
+            try:
+                await trio.sleep_forever()
+            finally:
+                log.info("shutting down")
+                with trio.CancelScope(shield=True):
+                    for session in list(replication.sessions.values()):
+                        await session.conn.aclose("daemon shutting down")
+                _remove_info(home)
+    finally:
+        store.close()
+        log.info("store closed")
+
+
+def _write_info(home: Home, node: Node) -> None:
+    info = {
+        "pid": os.getpid(),
+        "feed_id": node.keys.feed_id,
+        "listen": node.listen,
+        "socket": str(home.socket_path),
+        "started": node.started,
+    }
+    tmp = home.daemon_info_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info) + "\n")
+    tmp.replace(home.daemon_info_path)
+
+
+def _remove_info(home: Home) -> None:
+    try:
+        info = json.loads(home.daemon_info_path.read_text())
+        if info.get("pid") == os.getpid():
+            home.daemon_info_path.unlink()
+    except (OSError, ValueError):
+        pass

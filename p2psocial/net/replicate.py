@@ -1,0 +1,454 @@
+"""Gossip replication over peer connections: the trio shell around proto.replication.
+
+Theory of operation
+-------------------
+Every peer connection carries one duplex stream, ``replicate.ebt``, opened by the side that
+dialled. Both sides then run the same session: a *receiver* that reads messages and a
+*sender* that writes them. Messages are msgpack maps:
+
+- ``{"clock": {feed_key: note, ...}}``: notes (see proto/replication.py);
+- ``{"entries": [[entry_bytes, content_bytes_or_nil], ...]}``: a batch, in feed order.
+
+Decisions (who sends which feed, what is stalled) are made by the sans-IO
+:class:`~p2psocial.proto.replication.Replicator`; this module moves messages and entries:
+
+- Received batches go through one bounded ingest channel (so a fast peer is slowed by TCP,
+  not by memory) to the ingest task, which verifies the next batch on worker processes
+  while it stores the current one (Store.start_batch / finish_batch).
+- A peer whose batch breaks a rule (forged, out of order, fork) is cut off and the reason
+  logged; nothing of the broken run is stored.
+- After each stored batch, the core learns our new clock and every session's sender is
+  woken to push the new entries to peers that want them (live replication).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolError
+from p2psocial.feed.content import MAX_CONTENT_SIZE
+from p2psocial.feed.entry import MAX_ENTRY_SIZE
+from p2psocial.identity import feed_id
+from p2psocial.net.connection import Connection, RpcStream, stream_handler
+from p2psocial.proto.replication import Replicator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from p2psocial.feed.chain import Accepted
+    from p2psocial.store.gateway import StoreGateway
+    from p2psocial.store.store import BatchResult, PreparedBatch, Store
+
+log = logging.getLogger("p2psocial.replication")
+
+METHOD = "replicate.ebt"
+SEND_BATCH_ENTRIES = 1000
+SEND_BATCH_BYTES = 512 * 1024
+INGEST_BATCH_ENTRIES = 5000
+INGEST_QUEUE = 16  # received batches waiting for the store (at most ~16k entries)
+TICK_SECONDS = 1.0
+
+Items = list[tuple[bytes, bytes | None]]
+
+
+@dataclass
+class Session:
+    """One replicating peer connection."""
+
+    conn: Connection
+    stream: RpcStream
+    address: str | None
+    since: int
+    kick_send: trio.MemorySendChannel[None]
+    kick_recv: trio.MemoryReceiveChannel[None]
+    received: int = 0
+    sent: int = 0
+    last_error: str | None = None
+    cut: bool = False
+
+    def kick(self) -> None:
+        try:
+            self.kick_send.send_nowait(None)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+
+@dataclass
+class ReplicationStats:
+    entries_stored: int = 0
+    batches: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def _check_items(value: Any) -> Items:
+    """The entries of a batch message; RemoteProtocolError if it is malformed."""
+    if not isinstance(value, list) or len(value) > 10 * SEND_BATCH_ENTRIES:
+        raise RemoteProtocolError("entries must be a list of at most 10000 pairs")
+    items: Items = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise RemoteProtocolError("each entry must be an [entry, content] pair")
+        raw, content = pair
+        if type(raw) is not bytes or len(raw) > MAX_ENTRY_SIZE:
+            raise RemoteProtocolError("entry must be bytes of at most 512")
+        if content is not None and (type(content) is not bytes or len(content) > MAX_CONTENT_SIZE):
+            raise RemoteProtocolError("content must be nil or bytes of at most 8192")
+        items.append((raw, content))
+    return items
+
+
+class Replication:
+    """Runs replication for one node: sessions, ingest, the follow graph."""
+
+    def __init__(
+        self,
+        gateway: StoreGateway,
+        me: bytes,
+        *,
+        hops: int,
+        now: Callable[[], int],
+        on_stored: Callable[[Sequence[Accepted]], None] = lambda accepted: None,
+        stall_ms: int = 5000,
+    ) -> None:
+        self.gateway = gateway
+        self.me = me
+        self.hops = hops
+        self.now = now
+        self.on_stored = on_stored
+        self.stall_ms = stall_ms
+        self.core = Replicator({}, ())
+        self.sessions: dict[Connection, Session] = {}
+        self.blocked: set[bytes] = set()
+        self.wanted: dict[bytes, int] = {}
+        self.stats = ReplicationStats()
+        self._ingest_send, self._ingest_recv = trio.open_memory_channel[tuple[Session, Items]](
+            INGEST_QUEUE
+        )
+        self._nursery: trio.Nursery | None = None
+        self._held_back: tuple[Session, Items] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Load the clock and graph, then run ingest and the ticker until cancelled."""
+
+        def load(
+            store: Store,
+        ) -> tuple[dict[bytes, tuple[int, bool]], dict[bytes, int], set[bytes]]:
+            return (
+                store.latest_seqs(),
+                store.replication_set(self.me, self.hops),
+                store.blocked_by(self.me),
+            )
+
+        seqs, wanted, blocked = await self.gateway.run(load)
+        self.wanted, self.blocked = wanted, blocked
+        self.core = Replicator(
+            {f: s for f, (s, _) in seqs.items()},
+            wanted,
+            {f for f, (_, forked) in seqs.items() if forked},
+            stall_ms=self.stall_ms,
+        )
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._ingest_loop)
+            nursery.start_soon(self._ticker)
+            task_status.started()
+
+    def handlers(self) -> dict[str, Any]:
+        """Peer RPC handlers to register on every connection."""
+
+        async def serve(conn: Connection, args: Any, stream: RpcStream) -> None:
+            await self.run_session(conn, stream)
+
+        return {METHOD: stream_handler(serve)}
+
+    def accept(self, remote_key: bytes) -> bool:
+        """Whether to accept a connection from this key (blocked feeds are refused)."""
+        return remote_key not in self.blocked
+
+    def is_connected(self, key: bytes) -> bool:
+        return any(s.conn.remote_key == key for s in self.sessions.values())
+
+    # ------------------------------------------------------------------ sessions
+
+    async def open_session(self, conn: Connection, address: str | None = None) -> None:
+        """Dialler side: open the replication stream and run the session on it."""
+        async with conn.stream(METHOD, {"version": 1}) as stream:
+            await self.run_session(conn, stream, address)
+
+    async def run_session(
+        self, conn: Connection, stream: RpcStream, address: str | None = None
+    ) -> None:
+        """Replicate with one peer until the stream or connection ends."""
+        if conn.remote_key == self.me or conn.remote_key in self.blocked:
+            return
+        existing = next(
+            (s for s in self.sessions.values() if s.conn.remote_key == conn.remote_key), None
+        )
+        if existing is not None:
+            # Two connections to one peer (both dialled): keep the one dialled by the
+            # smaller key, the same choice on both sides.
+            if self._dialler(conn) >= self._dialler(existing.conn):
+                log.info("dropping duplicate connection to %s", conn.remote_id)
+                return
+            log.info("replacing duplicate connection to %s", conn.remote_id)
+            await existing.conn.aclose("duplicate connection")
+        kick_send, kick_recv = trio.open_memory_channel[None](1)
+        session = Session(conn, stream, address, self.now(), kick_send, kick_recv)
+        self.sessions[conn] = session
+        self.core.peer_connected(conn, self.now())
+        log.info("replicating with %s", conn.remote_id)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._sender, session)
+                await self._receiver(session)
+                nursery.cancel_scope.cancel()
+        except RemoteProtocolError as exc:
+            session.last_error = str(exc)
+            log.warning("cutting off %s: %s", conn.remote_id, exc)
+            await conn.aclose(f"cut off: {exc}")
+        except PeerDisconnected:
+            pass
+        finally:
+            del self.sessions[conn]
+            self.core.peer_disconnected(conn, self.now())
+            self._kick_all()
+            log.info("stopped replicating with %s", conn.remote_id)
+
+    def _dialler(self, conn: Connection) -> bytes:
+        return self.me if conn.initiator else conn.remote_key
+
+    async def _receiver(self, session: Session) -> None:
+        async for message in session.stream:
+            if not isinstance(message, dict):
+                raise RemoteProtocolError("replication message must be a map")
+            clock = message.get("clock")
+            if clock is not None:
+                if not isinstance(clock, dict):
+                    raise RemoteProtocolError("clock must be a map of feed to note")
+                self.core.notes_received(session.conn, clock, self.now())
+                session.kick()
+            entries = message.get("entries")
+            if entries is not None:
+                items = [item for item in _check_items(entries) if item[0][4:36] in self.wanted]
+                if items:
+                    await self._ingest_send.send((session, items))
+
+    async def _sender(self, session: Session) -> None:
+        peer = session.conn
+        while True:
+            notes = self.core.take_notes(peer)
+            if notes:
+                await session.stream.send({"clock": notes})
+            todo = self.core.to_send(peer)
+            if todo:
+                batch, marks = await self.gateway.run(
+                    lambda store, todo=todo: _read_batch(store, todo)  # type: ignore[misc]
+                )
+                if batch:
+                    await session.stream.send({"entries": batch})
+                    session.sent += len(batch)
+                for feed, seq in marks.items():
+                    self.core.sent(peer, feed, seq)
+                if batch:
+                    continue
+            await session.kick_recv.receive()
+
+    def _kick_all(self) -> None:
+        for session in self.sessions.values():
+            session.kick()
+
+    async def _ticker(self) -> None:
+        while True:
+            await trio.sleep(TICK_SECONDS)
+            self.core.tick(self.now())
+            self._kick_all()
+
+    # ------------------------------------------------------------------ ingest
+
+    def _next_unit(self, first: tuple[Session, Items]) -> tuple[Session, Items]:
+        """Merge batches of the same peer already waiting, up to INGEST_BATCH_ENTRIES."""
+        session, items = first
+        while len(items) < INGEST_BATCH_ENTRIES:
+            try:
+                other, more = self._ingest_recv.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if other is not session:
+                self._held_back = (other, more)
+                break
+            items = items + more
+        return session, items
+
+    async def _receive_unit(self, block: bool) -> tuple[Session, Items] | None:
+        held = self._held_back
+        if held is not None:
+            self._held_back = None
+            return self._next_unit(held)
+        if block:
+            return self._next_unit(await self._ingest_recv.receive())
+        try:
+            return self._next_unit(self._ingest_recv.receive_nowait())
+        except trio.WouldBlock:
+            return None
+
+    async def _start(self, items: Items) -> PreparedBatch:
+        return await self.gateway.run(lambda store: store.start_batch(items))
+
+    async def _finish(self, prepared: PreparedBatch) -> BatchResult:
+        blocked = frozenset(self.blocked)
+        now = self.now()
+        return await self.gateway.run(lambda store: store.finish_batch(prepared, now, blocked))
+
+    async def _ingest_loop(self) -> None:
+        ahead: tuple[Session, PreparedBatch] | None = None
+        while True:
+            if ahead is None:
+                unit = await self._receive_unit(block=True)
+                assert unit is not None
+                ahead = (unit[0], await self._start(unit[1]))
+            session, prepared = ahead
+            ahead = None
+            following = await self._receive_unit(block=False)
+            if following is not None:  # verify the next batch while this one is stored
+                ahead = (following[0], await self._start(following[1]))
+            await self._after_ingest(session, await self._finish(prepared))
+
+    async def _after_ingest(self, session: Session, result: BatchResult) -> None:
+        self.stats.batches += 1
+        self.stats.entries_stored += len(result.stored)
+        session.received += len(result.stored)
+        latest: dict[bytes, int] = {}
+        contacts = False
+        for accepted in result.stored:
+            latest[accepted.entry.author] = accepted.entry.seq
+            contacts = contacts or accepted.content_type == "contact"
+        now = self.now()
+        for feed, seq in latest.items():
+            self.core.entries_stored(feed, seq, now)
+        for proof in result.forks:
+            self.core.feed_forked(proof.author)
+            log.warning(
+                "feed %s is forked at seq %d: fork proof stored", feed_id(proof.author), proof.seq
+            )
+        if result.stored:
+            self.on_stored(result.stored)
+        problems = [
+            f"{feed_id(author) if author else 'undecodable entry'}: {error}"
+            for author, error in result.errors.items()
+        ]
+        if result.forks:
+            problems.append("sent a forked feed's entry")
+        if problems and not session.cut:
+            session.cut = True
+            reason = "; ".join(problems)
+            session.last_error = reason
+            self.stats.rejected[session.conn.remote_id] = reason
+            log.warning("cutting off %s: invalid entries: %s", session.conn.remote_id, reason)
+            if self._nursery is not None:
+                self._nursery.start_soon(session.conn.aclose, f"cut off: {reason}")
+        if contacts:
+            await self.refresh_graph()
+        self._kick_all()
+
+    # ------------------------------------------------------------------ graph and local
+
+    async def refresh_graph(self) -> None:
+        """Recompute who we replicate and block after the follow graph changed."""
+
+        def load(store: Store) -> tuple[dict[bytes, int], set[bytes]]:
+            return store.replication_set(self.me, self.hops), store.blocked_by(self.me)
+
+        wanted, blocked = await self.gateway.run(load)
+        for key in blocked - self.blocked:
+            deleted = await self._purge(key)
+            self.core.forget_feed(key)
+            log.info("blocked %s: purged %d entries", feed_id(key), deleted)
+            for session in list(self.sessions.values()):
+                if session.conn.remote_key == key:
+                    await session.conn.aclose("blocked")
+        self.blocked = blocked
+        self.wanted = wanted
+        self.core.set_wanted(wanted, self.now())
+        self._kick_all()
+
+    async def _purge(self, key: bytes) -> int:
+        return await self.gateway.run(lambda store: store.purge_feed(key))
+
+    async def published(self, accepted: Accepted) -> None:
+        """We appended to our own feed: push it live, and follow graph changes."""
+        self.core.entries_stored(accepted.entry.author, accepted.entry.seq, self.now())
+        self.on_stored([accepted])
+        if accepted.content_type == "contact":
+            await self.refresh_graph()
+        self._kick_all()
+
+    # ------------------------------------------------------------------ reporting
+
+    def peer_report(self) -> list[dict[str, Any]]:
+        """Per-peer progress, for ``peers`` and ``status``."""
+        report = []
+        for conn, session in self.sessions.items():
+            state = self.core.peers.get(conn)
+            feeds_from = [f for f, p in self.core.sender.items() if p is conn]
+            behind = 0
+            if state is not None:
+                for feed in feeds_from:
+                    behind += max(0, state.has.get(feed, 0) - self.core.held.get(feed, 0))
+            report.append(
+                {
+                    "feed_id": conn.remote_id,
+                    "address": session.address,
+                    "direction": "outbound" if conn.initiator else "inbound",
+                    "since": session.since,
+                    "entries_received": session.received,
+                    "entries_sent": session.sent,
+                    "feeds_from_peer": len(feeds_from),
+                    "entries_to_receive": behind,
+                    "wants_from_us": len(state.wants) if state else 0,
+                }
+            )
+        return report
+
+    def progress(self) -> dict[str, int]:
+        """Totals over all feeds we replicate."""
+        behind = 0
+        for feed in self.wanted:
+            best = max((s.has.get(feed, 0) for s in self.core.peers.values()), default=0)
+            behind += max(0, best - self.core.held.get(feed, 0))
+        return {
+            "feeds_wanted": len(self.wanted),
+            "feeds_held": sum(1 for f in self.wanted if self.core.held.get(f, 0) > 0),
+            "entries_behind": behind,
+            "entries_stored_since_start": self.stats.entries_stored,
+        }
+
+
+def _read_batch(store: Store, todo: dict[bytes, int]) -> tuple[Items, dict[bytes, int]]:
+    """Up to a batch of entries the peer lacks, across feeds, each feed in order."""
+    batch: Items = []
+    marks: dict[bytes, int] = defaultdict(int)
+    size = 0
+    for feed, seq in todo.items():
+        room = SEND_BATCH_ENTRIES - len(batch)
+        if room <= 0 or size >= SEND_BATCH_BYTES:
+            break
+        rows = store.entries_after(feed, seq, room)
+        for raw, content in rows:
+            batch.append((raw, content))
+            size += len(raw) + (len(content) if content else 0)
+            seq += 1
+            if size >= SEND_BATCH_BYTES:
+                break
+        if rows:
+            marks[feed] = seq
+    return batch, dict(marks)
+
+
+__all__ = ["METHOD", "P2PSocialError", "Replication", "Session"]
