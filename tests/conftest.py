@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from p2psocial.store.store import Store
+from tests.e2e.daemons import DaemonProcess
 from tests.helpers import BIN
 
 
@@ -24,3 +25,21 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["P2PSOCIAL_HOME"] = str(tmp_path / "home")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """Factory of real daemon processes, each in a fresh home; all stopped afterwards."""
+    started: list[DaemonProcess] = []
+
+    def make(name: str, *extra: str, start: bool = True) -> DaemonProcess:
+        d = DaemonProcess(tmp_path / name, *extra)
+        started.append(d)
+        if start:
+            d.cli("init")
+            d.start()
+        return d
+
+    yield make
+    for d in started:
+        d.stop()

@@ -344,7 +344,11 @@ class Connection:
         if not self.closed:
             self.closed = True
             self.close_reason = reason
-        failure = error or PeerDisconnected(f"connection to {self.remote_id} {reason}")
+        # To a call or stream, any end of the connection is a disconnect; what the peer
+        # did wrong (``error``) is logged and kept in close_reason.
+        failure = PeerDisconnected(f"connection to {self.remote_id} {reason}")
+        if error is not None:
+            failure.__cause__ = error
         for channel in self._calls.values():
             channel.close()
         self._calls.clear()
@@ -498,6 +502,19 @@ class Connection:
 # ---------------------------------------------------------------------------- entry points
 
 
+def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real exception in a nursery's group (ignoring Cancelled), else the group."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        elif not isinstance(exc, trio.Cancelled):
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
 @asynccontextmanager
 async def connect(
     host: str,
@@ -526,12 +543,17 @@ async def connect(
             await tcp.aclose()
         raise
     conn = Connection(tcp, session, remote, handlers or {}, initiator=True, trailing=trailing)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(conn._run)
-        try:
-            yield conn
-        finally:
-            await conn.aclose()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn._run)
+            try:
+                yield conn
+            finally:
+                await conn.aclose()
+    except BaseExceptionGroup as group:
+        # The nursery only runs the reader, which raises nothing of its own: an error here
+        # is the caller's, so hand it back as raised rather than wrapped in a group.
+        raise unwrap_group(group) from None
 
 
 async def serve(
@@ -560,12 +582,17 @@ async def serve(
             await tcp.aclose()
             return
         conn = Connection(tcp, session, remote, handlers or {}, initiator=False, trailing=trailing)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(conn._run)
-            try:
-                await on_connection(conn)
-            finally:
-                await conn.aclose()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(conn._run)
+                try:
+                    await on_connection(conn)
+                finally:
+                    await conn.aclose()
+        except* P2PSocialError as group:  # one connection's trouble never stops the listener
+            log.info("connection with %s ended: %s", conn.remote_id, group.exceptions[0])
+        except* Exception:
+            log.exception("connection with %s failed", conn.remote_id)
 
     listeners = await trio.open_tcp_listeners(port, host=host)
     async with trio.open_nursery() as nursery:

@@ -209,11 +209,12 @@ class Replication:
                 nursery.start_soon(self._sender, session)
                 await self._receiver(session)
                 nursery.cancel_scope.cancel()
-        except RemoteProtocolError as exc:
+        except* RemoteProtocolError as group:
+            exc = group.exceptions[0]
             session.last_error = str(exc)
             log.warning("cutting off %s: %s", conn.remote_id, exc)
             await conn.aclose(f"cut off: {exc}")
-        except PeerDisconnected:
+        except* PeerDisconnected:
             pass
         finally:
             del self.sessions[conn]

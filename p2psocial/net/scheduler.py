@@ -107,7 +107,7 @@ class Scheduler:
                     )
                     await self.replication.open_session(conn, state.address)
                 delay = 1.0
-            except (PeerDisconnected, HandshakeFailed, RemoteProtocolError) as exc:
+            except (PeerDisconnected, HandshakeFailed, RemoteProtocolError, OSError) as exc:
                 state.failures += 1
                 state.last_error = str(exc)
                 await self.gateway.run(
