@@ -128,7 +128,7 @@ class DaemonProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"daemon did not stop on {sig}:\n{self.log()[-3000:]}")
+                raise AssertionError(f"daemon did not stop on {sig}:\n{self.log()[-3000:]}") from None
         code = self.proc.returncode
         self.proc = None
         return code
