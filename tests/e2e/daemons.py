@@ -25,12 +25,13 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, what: str = "
     last: Any = None
     while True:
         try:
-            last = condition()
+            value = condition()
         except (P2PSocialError, OSError, ValueError, KeyError) as exc:
             last = exc
         else:
-            if last:
-                return last
+            if value:
+                return value
+            last = value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
         time.sleep(0.05)
@@ -128,7 +129,8 @@ class DaemonProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"daemon did not stop on {sig}:\n{self.log()[-3000:]}") from None
+                tail = self.log()[-3000:]
+                raise AssertionError(f"daemon did not stop on {sig}:\n{tail}") from None
         code = self.proc.returncode
         self.proc = None
         return code
