@@ -395,6 +395,13 @@ def daemon(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    no_lan: Annotated[
+        bool, typer.Option("--no-lan", help="Do not announce or look for peers on the LAN.")
+    ] = False,
+    lan_interface: Annotated[
+        list[str] | None,
+        typer.Option("--lan-interface", help="Use only this interface for LAN discovery (repeat)."),
+    ] = None,
 ) -> None:
     """Run the daemon in the foreground: replicate with peers, serve apps on rpc.sock."""
     import logging
@@ -413,7 +420,13 @@ def daemon(
         if listen is not None:
             parse_address(listen, "--listen")
         key = parse_network_key(network_key) if network_key else None
-        config = config.with_overrides(listen=listen, hops=hops, network_key=key)
+        config = config.with_overrides(
+            listen=listen,
+            hops=hops,
+            network_key=key,
+            lan=False if no_lan else None,
+            interfaces=tuple(lan_interface) if lan_interface else None,
+        )
     _run_daemon(home, config)
 
 

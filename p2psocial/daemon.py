@@ -9,6 +9,8 @@ JSON-RPC socket (docs/rpc.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -28,7 +30,7 @@ from p2psocial.store.gateway import StoreGateway
 from p2psocial.store.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from p2psocial.config import Config
     from p2psocial.home import Home
@@ -97,7 +99,35 @@ async def run_daemon(
     *,
     task_status: trio.TaskStatus[Node] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until cancelled. Creates the identity and store on first run."""
+    """Run until cancelled. Creates the identity and store on first run.
+
+    Raises DaemonAlreadyRunning if another daemon holds this home."""
+    home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _home_lock(home):
+        await _run(home, config, task_status)
+
+
+@contextlib.contextmanager
+def _home_lock(home: Home) -> Iterator[None]:
+    """An exclusive lock on ``<home>/daemon.lock`` for the daemon's lifetime: one daemon per
+    home, and the lock vanishes with the process however it ends."""
+    from p2psocial.api.server import DaemonAlreadyRunning
+
+    path = home.path / "daemon.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DaemonAlreadyRunning(
+                f"another daemon is already running on {home.path} (it holds {path})"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -> None:
     if not home.has_identity():
         keys = home.create_identity(os.urandom(32))
         log.info("created identity %s in %s", keys.feed_id, home.path)
