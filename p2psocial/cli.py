@@ -402,6 +402,13 @@ def daemon(
         list[str] | None,
         typer.Option("--lan-interface", help="Use only this interface for LAN discovery (repeat)."),
     ] = None,
+    pub: Annotated[
+        bool, typer.Option("--pub", help="Run as a pub: follow whoever redeems our invites.")
+    ] = False,
+    public_address: Annotated[
+        str | None,
+        typer.Option("--public-address", help="HOST:PORT that invite codes point to (pubs)."),
+    ] = None,
 ) -> None:
     """Run the daemon in the foreground: replicate with peers, serve apps on rpc.sock."""
     import logging
@@ -419,6 +426,8 @@ def daemon(
         config = load_config(home.path)
         if listen is not None:
             parse_address(listen, "--listen")
+        if public_address is not None:
+            parse_address(public_address, "--public-address")
         key = parse_network_key(network_key) if network_key else None
         config = config.with_overrides(
             listen=listen,
@@ -426,6 +435,8 @@ def daemon(
             network_key=key,
             lan=False if no_lan else None,
             interfaces=tuple(lan_interface) if lan_interface else None,
+            pub=True if pub else None,
+            public_address=public_address,
         )
     _run_daemon(home, config)
 
@@ -591,6 +602,75 @@ def rpc(
             raise DaemonNotRunning(f"no daemon answers on {_state(ctx).home.socket_path}")
         result = client.call(method, **parsed)
     emit_json(result)
+
+
+invite_app = typer.Typer(help="Pub invites: create them (on a pub) and accept them.")
+app.add_typer(invite_app, name="invite")
+
+
+@invite_app.command("create")
+def invite_create(
+    ctx: typer.Context,
+    uses: Annotated[int, typer.Option("--uses", min=1, help="How many people may use it.")] = 1,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Valid for this long: 30m, 12h, 7d.")
+    ] = None,
+) -> None:
+    """Create an invite code (the pub's daemon must be running with --pub)."""
+    from p2psocial.errors import DaemonNotRunning
+    from p2psocial.invite import parse_duration
+
+    with user_errors():
+        if expires is not None:
+            parse_duration(expires)
+    with daemon_client(ctx) as client:
+        if client is None:
+            raise DaemonNotRunning(
+                "invite create needs the pub's daemon running ('p2psocial daemon --pub')"
+            )
+        params: dict[str, Any] = {"uses": uses}
+        if expires is not None:
+            params["expires"] = expires
+        typer.echo(client.call("invite.create", **params)["code"])
+
+
+@invite_app.command("accept")
+def invite_accept(
+    ctx: typer.Context, code: Annotated[str, typer.Argument(help="The invite code.")]
+) -> None:
+    """Redeem an invite: the pub follows you, you follow it and stay connected to it."""
+    from p2psocial.invite import parse_invite
+
+    with user_errors():
+        parse_invite(code)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            result = client.call("invite.accept", code=code)
+        else:
+            result = _accept_offline(ctx, code)
+    typer.echo(f"joined pub {result['pub']} at {result['address']}")
+
+
+def _accept_offline(ctx: typer.Context, code: str) -> dict[str, Any]:
+    """Redeem without a daemon: talk to the pub from here, then record it in the store."""
+    import trio
+
+    from p2psocial.config import load_config
+    from p2psocial.invite import parse_invite
+    from p2psocial.net.pubs import pub_content, redeem
+    from p2psocial.social import set_contact
+
+    invite = parse_invite(code)
+    home = _state(ctx).home
+    config = load_config(home.path)
+    with opened(ctx) as (keys, store):
+        trio.run(redeem, invite, keys, config.network_key)
+        set_contact(store, keys, invite.pub_key, now_ms(), following=True)
+        store.publish(keys, pub_content(invite.host, invite.port, invite.pub_key), now_ms())
+        store.remember_peer(invite.address, invite.pub_key, "pub", now_ms())
+    from p2psocial.identity import feed_id as format_feed_id
+
+    return {"pub": format_feed_id(invite.pub_key), "address": invite.address}
 
 
 def main() -> None:

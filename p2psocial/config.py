@@ -9,6 +9,8 @@ Every setting has a working default, so a fresh home needs no configuration at a
     network_key = "fe33a4..."   # 64 hex digits: a private network of your own
     lan = true                  # LAN discovery by mDNS
     interfaces = ["eth0"]       # mDNS only on these interfaces (default: all)
+    pub = false                 # run as a pub: follow whoever redeems our invites
+    public_address = "pub.example.org:8018"   # what invite codes point to (pubs)
 
 Environment: ``P2PSOCIAL_NETWORK_KEY`` (hex) overrides ``network_key``.
 """
@@ -64,6 +66,8 @@ class Config:
     network_key: bytes = NETWORK_KEY
     lan: bool = True
     interfaces: tuple[str, ...] = field(default_factory=tuple)
+    pub: bool = False
+    public_address: str | None = None
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -83,7 +87,7 @@ def load_config(home: Path) -> Config:
             data = tomllib.loads(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
-        known = {"listen", "hops", "network_key", "lan", "interfaces"}
+        known = {"listen", "hops", "network_key", "lan", "interfaces", "pub", "public_address"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
@@ -99,6 +103,11 @@ def load_config(home: Path) -> Config:
             values["network_key"] = parse_network_key(str(data["network_key"]))
         if "lan" in data:
             values["lan"] = bool(data["lan"])
+        if "pub" in data:
+            values["pub"] = bool(data["pub"])
+        if "public_address" in data:
+            values["public_address"] = str(data["public_address"])
+            parse_address(values["public_address"], f"{path}: public_address")
         if "interfaces" in data:
             values["interfaces"] = tuple(str(i) for i in data["interfaces"])
         config = replace(config, **values)

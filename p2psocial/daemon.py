@@ -24,6 +24,7 @@ from p2psocial.feed.chain import Accepted
 from p2psocial.identity import Keypair, feed_id
 from p2psocial.model import Message
 from p2psocial.net.connection import Connection, serve
+from p2psocial.net.pubs import PubService, parse_pub_content, pub_content, redeem
 from p2psocial.net.replicate import Replication
 from p2psocial.net.scheduler import Scheduler
 from p2psocial.store.gateway import StoreGateway
@@ -54,9 +55,56 @@ class Node:
     scheduler: Scheduler
     listen: str = ""
     started: int = 0
+    pub: PubService | None = None
 
     def message_stored(self, messages: Sequence[Message]) -> None:
         """Hook for live subscriptions (set by the API layer)."""
+
+    def learn_pubs(self, accepted: Sequence[Accepted]) -> None:
+        """Pub addresses published in feeds become connection candidates."""
+        for item in accepted:
+            if item.content_type != "pub" or item.content is None:
+                continue
+            from p2psocial.feed.content import decode_content
+
+            found = parse_pub_content(decode_content(item.content))
+            if found is not None and found[1] != self.keys.public:
+                self.scheduler.add_candidate(*found)
+
+    async def set_contact(
+        self, contact: bytes, *, following: bool | None = None, blocking: bool | None = None
+    ) -> Message | None:
+        """Follow/unfollow/block/unblock ``contact``, publishing the change if any."""
+        from p2psocial.social import set_contact
+
+        keys = self.keys
+
+        def write(store: Store) -> Message | None:
+            return set_contact(
+                store, keys, contact, now_ms(), following=following, blocking=blocking
+            )
+
+        message = await self.gateway.run(write)
+        await self.published(message)
+        if message is None:
+            await self.replication.refresh_graph()
+        return message
+
+    async def accept_invite(self, code: str) -> dict[str, Any]:
+        """Redeem an invite: the pub follows us, we follow it, announce it, and connect."""
+        from p2psocial.invite import parse_invite
+
+        invite = parse_invite(code)
+        await redeem(invite, self.keys, self.config.network_key)
+        await self.set_contact(invite.pub_key, following=True)
+        content = pub_content(invite.host, invite.port, invite.pub_key)
+        message = await self.gateway.run(lambda s: s.publish(self.keys, content, now_ms()))
+        await self.published(message)
+        await self.gateway.run(
+            lambda s: s.remember_peer(invite.address, invite.pub_key, "pub", now_ms())
+        )
+        self.scheduler.add(invite.address, invite.pub_key)
+        return {"pub": feed_id(invite.pub_key), "address": invite.address}
 
     async def published(self, message: Message | None) -> None:
         if message is None:
@@ -142,6 +190,7 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
         def on_stored(accepted: Sequence[Accepted]) -> None:
             if node_box:
                 received = now_ms()
+                node_box[0].learn_pubs(accepted)
                 node_box[0].message_stored(
                     [Message.from_entry(a.entry, a.content, received) for a in accepted]
                 )
@@ -151,6 +200,7 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
         )
         scheduler = Scheduler(replication, gateway, keys, config.network_key, now_ms)
         node = Node(home, config, keys, gateway, replication, scheduler, started=now_ms())
+        handlers = dict(replication.handlers())
         node_box.append(node)
         async with trio.open_nursery() as nursery:
             await nursery.start(replication.run)
@@ -166,7 +216,7 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
                     keys=keys,
                     network_key=config.network_key,
                     on_connection=hold,
-                    handlers=replication.handlers(),
+                    handlers=handlers,
                     accept=replication.accept,
                     task_status=task_status,
                 )
@@ -174,6 +224,15 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
             bound = listeners[0].socket.getsockname()
             shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
             node.listen = f"{shown_host}:{bound[1]}"
+            if config.pub:
+
+                async def follow(newcomer: bytes) -> Message | None:
+                    return await node.set_contact(newcomer, following=True)
+
+                node.pub = PubService(
+                    gateway, keys, config.public_address or node.listen, now_ms, follow
+                )
+                handlers.update(node.pub.handlers())
             from p2psocial.api.daemon_api import start_api
 
             await start_api(nursery, node)

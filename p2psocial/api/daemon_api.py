@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.invite_api import register_invite_methods
 from p2psocial.api.server import CallContext, MethodRegistry, RpcServer, serve_unix
 from p2psocial.config import parse_address
 from p2psocial.errors import ConfigError
@@ -181,6 +182,7 @@ def build_registry(node: Node) -> MethodRegistry:
         sub = ctx.subscribe("messages", params, (kind, wanted))
         return {"subscription": sub.id}
 
+    register_invite_methods(registry, node)
     return registry
 
 

@@ -28,6 +28,8 @@ log = logging.getLogger("p2psocial.scheduler")
 
 MAX_BACKOFF = 300.0
 CONNECTED_RECHECK = 5.0
+MAX_CANDIDATE_CONNECTIONS = 4
+"""Outbound connections to peers learnt from feeds (pub announcements), at most."""
 
 
 @dataclass
@@ -38,6 +40,8 @@ class DialState:
     last_error: str | None = None
     next_attempt: float = 0.0
     cancel: trio.CancelScope | None = None
+    candidate: bool = False
+    """Learnt from a feed rather than asked for: dialled only while there is room."""
 
 
 class Scheduler:
@@ -68,17 +72,31 @@ class Scheduler:
             task_status.started()
             await trio.sleep_forever()
 
-    def add(self, address: str, key: bytes) -> None:
+    def add_candidate(self, address: str, key: bytes) -> None:
+        """A peer learnt from a feed: dialled (with backoff) while fewer than
+        MAX_CANDIDATE_CONNECTIONS such peers are connected."""
+        if address in self.dials or self.replication.is_connected(key):
+            return
+        self.add(address, key, candidate=True)
+
+    def _room_for_candidate(self) -> bool:
+        connected = sum(
+            1 for s in self.dials.values() if s.candidate and self.replication.is_connected(s.key)
+        )
+        return connected < MAX_CANDIDATE_CONNECTIONS
+
+    def add(self, address: str, key: bytes, *, candidate: bool = False) -> None:
         """Dial ``address`` (expecting ``key``) from now on; redial at once if known."""
         state = self.dials.get(address)
         if state is not None and state.key == key:
             state.failures = 0
+            state.candidate = state.candidate and candidate
             if state.cancel is not None:
                 state.cancel.cancel()  # wake it from its backoff sleep
             return
         if state is not None and state.cancel is not None:
             state.cancel.cancel()
-        state = DialState(address, key)
+        state = DialState(address, key, candidate=candidate)
         self.dials[address] = state
         if self._nursery is not None:
             self._nursery.start_soon(self._dial_forever, state)
@@ -88,7 +106,9 @@ class Scheduler:
 
         host, port = parse_address(state.address)
         while self.dials.get(state.address) is state:
-            if self.replication.is_connected(state.key):
+            if self.replication.is_connected(state.key) or (
+                state.candidate and not self._room_for_candidate()
+            ):
                 await self._pause(state, CONNECTED_RECHECK)
                 continue
             try:

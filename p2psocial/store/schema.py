@@ -115,7 +115,26 @@ def _m3_threads(db: sqlite_utils.Database) -> None:
     db.conn.executemany("INSERT OR IGNORE INTO links (root, id) VALUES (?, ?)", links)
 
 
-MIGRATIONS: list[Migration] = [_m1_feeds_and_entries, _m2_contacts_and_peers, _m3_threads]
+def _m4_invites(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Invites this node (a pub) has handed out, by the key derived from their seed.
+        CREATE TABLE invites (
+            invite_key  BLOB PRIMARY KEY,
+            uses_left   INTEGER NOT NULL,
+            expires_ts  INTEGER,                   -- NULL: never
+            created_ts  INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    _m1_feeds_and_entries,
+    _m2_contacts_and_peers,
+    _m3_threads,
+    _m4_invites,
+]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 
 LATEST = len(MIGRATIONS)

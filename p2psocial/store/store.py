@@ -569,3 +569,38 @@ class Store:
                 conn.execute(
                     "UPDATE peers SET failures = failures + 1 WHERE address = ?", (address,)
                 )
+
+    # ------------------------------------------------------------------ invites (pubs)
+
+    def add_invite(self, invite_key: bytes, uses: int, expires_ts: int | None, now_ms: int) -> None:
+        with self._errors(), self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO invites (invite_key, uses_left, expires_ts, created_ts) "
+                "VALUES (?, ?, ?, ?)",
+                (invite_key, uses, expires_ts, now_ms),
+            )
+
+    def use_invite(self, invite_key: bytes, now_ms: int) -> str | None:
+        """Spend one use of an invite. None if it worked, else why not (in words)."""
+        with self._errors(), self._transaction() as conn:
+            row = conn.execute(
+                "SELECT uses_left, expires_ts FROM invites WHERE invite_key = ?", (invite_key,)
+            ).fetchone()
+            if row is None:
+                return "this pub does not know that invite"
+            uses_left, expires = row
+            if expires is not None and now_ms >= expires:
+                return "the invite has expired"
+            if uses_left <= 0:
+                return "the invite is used up"
+            conn.execute(
+                "UPDATE invites SET uses_left = uses_left - 1 WHERE invite_key = ?", (invite_key,)
+            )
+        return None
+
+    def invite_known(self, invite_key: bytes) -> bool:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT 1 FROM invites WHERE invite_key = ?", (invite_key,)
+            ).fetchone()
+        return row is not None
