@@ -129,11 +129,30 @@ def _m4_invites(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m5_private_inbox(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Private messages we could open (we are a recipient), with their plaintext
+        -- content. Entries we could not open are not listed: we learn nothing of them.
+        CREATE TABLE inbox (
+            id          BLOB PRIMARY KEY,          -- the entry's id
+            author      BLOB NOT NULL,
+            sort_ts     INTEGER NOT NULL,
+            plaintext   BLOB NOT NULL,             -- the decrypted CBOR content
+            root        BLOB                       -- thread root, if it replies
+        ) WITHOUT ROWID;
+        CREATE INDEX inbox_sort ON inbox (sort_ts);
+        CREATE INDEX inbox_root ON inbox (root);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_contacts_and_peers,
     _m3_threads,
     _m4_invites,
+    _m5_private_inbox,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

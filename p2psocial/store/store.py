@@ -43,6 +43,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # bound on SQL variables per statement
 
 _MSG_COLUMNS = "id, author, seq, raw, content, ts, rx_ts"
+_MSG_COLUMNS_E = "e.id, e.author, e.seq, e.raw, e.content, e.ts, e.rx_ts"
 
 
 @dataclass(slots=True)
@@ -534,6 +535,7 @@ class Store:
             conn.execute("DELETE FROM feeds WHERE author = ?", (author,))
             conn.execute("DELETE FROM contacts WHERE author = ?", (author,))
             conn.execute("DELETE FROM forks WHERE author = ?", (author,))
+            conn.execute("DELETE FROM inbox WHERE author = ?", (author,))
         return int(deleted)
 
     # ------------------------------------------------------------------ peers
@@ -604,3 +606,51 @@ class Store:
                 "SELECT 1 FROM invites WHERE invite_key = ?", (invite_key,)
             ).fetchone()
         return row is not None
+
+    # ------------------------------------------------------------------ private inbox
+
+    def index_private(
+        self, accepted: Sequence[Accepted], open_content: Callable[[bytes], bytes | None]
+    ) -> list[bytes]:
+        """Try once to open each private entry in ``accepted``; file the ones we can read
+        (``open_content(content bytes) -> plaintext CBOR content or None``). Returns the ids
+        filed."""
+        rows = []
+        for item in accepted:
+            if item.content is None or item.content_type is not None:
+                continue  # public, or content not held
+            plaintext = open_content(item.content)
+            if plaintext is None:
+                continue
+            from p2psocial.feed.content import decode_content
+
+            root = thread_root(decode_content(plaintext))
+            rows.append((item.entry.id, item.entry.author, item.entry.timestamp, plaintext, root))
+        if rows:
+            with self._errors(), self._transaction() as conn:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO inbox (id, author, sort_ts, plaintext, root) "
+                    "SELECT ?, ?, min(?, rx_ts), ?, ? FROM entries WHERE id = ?",
+                    [(i, a, t, p, r, i) for i, a, t, p, r in rows],
+                )
+        return [r[0] for r in rows]
+
+    def inbox(self, *, limit: int = 50, before: int | None = None) -> list[tuple[Message, bytes]]:
+        """Private messages we can read, newest first, each with its plaintext content."""
+        with self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_MSG_COLUMNS_E}, i.plaintext FROM inbox i JOIN entries e ON e.id = i.id "
+                "WHERE i.sort_ts < ? ORDER BY i.sort_ts DESC LIMIT ?",
+                (before if before is not None else 2**63 - 1, limit),
+            ).fetchall()
+        return [(self._row_message(r[:7]), r[7]) for r in rows]
+
+    def private_thread(self, root: bytes, *, limit: int = 500) -> list[tuple[Message, bytes]]:
+        """A private thread we can read: its root (if ours to read) and replies, oldest first."""
+        with self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_MSG_COLUMNS_E}, i.plaintext FROM inbox i JOIN entries e ON e.id = i.id "
+                "WHERE i.id = ? OR i.root = ? ORDER BY i.id = ? DESC, i.sort_ts LIMIT ?",
+                (root, root, root, limit),
+            ).fetchall()
+        return [(self._row_message(r[:7]), r[7]) for r in rows]
