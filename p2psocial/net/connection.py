@@ -57,7 +57,7 @@ from p2psocial.proto.handshake import (
 
 log = logging.getLogger("p2psocial.net")
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024  # larger reads land on glibc mmap-backed buffers and run slower
 STREAM_QUEUE = 64
 HANDSHAKE_TIMEOUT = 10.0
 
