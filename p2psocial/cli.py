@@ -604,6 +604,98 @@ def rpc(
     emit_json(result)
 
 
+dm_app = typer.Typer(help="Private messages, readable only by their recipients.")
+app.add_typer(dm_app, name="dm")
+
+
+@dm_app.command("send")
+def dm_send(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    to: Annotated[list[str], typer.Option("--to", help="A recipient's feed id (repeat, up to 6).")],
+    reply_to: Annotated[
+        str | None, typer.Option("--reply-to", help="Reply in this private thread (root id).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a private message to up to 6 people (you are always a reader too)."""
+    from p2psocial.identity import parse_feed_id, parse_message_id
+    from p2psocial.private import private_json, publish_private, recipients_with_author
+
+    with user_errors():
+        keys = _state(ctx).home.load_identity()
+        recipients = [parse_feed_id(x) for x in to]
+        recipients_with_author(keys.public, recipients)  # check before anything is sent
+        if reply_to is not None:
+            parse_message_id(reply_to)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            params: dict[str, Any] = {"to": to, "text": text}
+            if reply_to is not None:
+                params["root"] = reply_to
+            result = client.call("private.publish", **params)
+        else:
+            with opened(ctx) as (keys, store):
+                message, plaintext = publish_private(
+                    store, keys, text, recipients, now_ms(), root=reply_to
+                )
+                result = private_json(message, plaintext)
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(result["id"])
+
+
+@dm_app.command("inbox")
+def dm_inbox(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False) -> None:
+    """Private messages you can read, newest first."""
+    from p2psocial.private import private_json
+
+    with daemon_client(ctx) as client:
+        if client is not None:
+            messages = client.call("private.inbox", limit=limit)
+        else:
+            with opened(ctx) as (_keys, store):
+                messages = [private_json(m, p) for m, p in store.inbox(limit=limit)]
+    _print_private(messages, as_json)
+
+
+@dm_app.command("thread")
+def dm_thread(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="The private thread's root message id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A private thread, oldest first."""
+    from p2psocial.identity import parse_message_id
+    from p2psocial.private import private_json
+
+    with user_errors():
+        root = parse_message_id(msg_id)
+    with daemon_client(ctx) as client:
+        if client is not None:
+            messages = client.call("private.thread", root=msg_id)
+        else:
+            with opened(ctx) as (_keys, store):
+                messages = [private_json(m, p) for m, p in store.private_thread(root)]
+    _print_private(messages, as_json)
+
+
+def _print_private(messages: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for m in messages:
+            emit_json(m)
+        return
+    if not messages:
+        typer.echo("no private messages")
+    for m in messages:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["timestamp"] / 1000))
+        readers = ", ".join(m["content"].get("recps", []))
+        typer.echo(
+            f"{when}  {m['author']}  {m['id']}\n  to: {readers}\n  {m['content'].get('text')}"
+        )
+
+
 invite_app = typer.Typer(help="Pub invites: create them (on a pub) and accept them.")
 app.add_typer(invite_app, name="invite")
 

@@ -27,6 +27,7 @@ from p2psocial.net.connection import Connection, serve
 from p2psocial.net.pubs import PubService, parse_pub_content, pub_content, redeem
 from p2psocial.net.replicate import Replication
 from p2psocial.net.scheduler import Scheduler
+from p2psocial.private import make_opener
 from p2psocial.store.gateway import StoreGateway
 from p2psocial.store.store import Store
 
@@ -59,6 +60,23 @@ class Node:
 
     def message_stored(self, messages: Sequence[Message]) -> None:
         """Hook for live subscriptions (set by the API layer)."""
+
+    def private_stored(self, filed: Sequence[tuple[Message, bytes]]) -> None:
+        """Hook for live subscriptions to private messages we can read (set by the API)."""
+
+    async def publish_private(
+        self, text: str, to: Sequence[bytes], root: str | None = None
+    ) -> tuple[Message, bytes]:
+        """Seal, publish and file a private post; push it to peers and subscribers."""
+        from p2psocial.private import publish_private
+
+        keys = self.keys
+        message, plaintext = await self.gateway.run(
+            lambda s: publish_private(s, keys, text, to, now_ms(), root=root)
+        )
+        await self.published(message)
+        self.private_stored([(message, plaintext)])
+        return message, plaintext
 
     def learn_pubs(self, accepted: Sequence[Accepted]) -> None:
         """Pub addresses published in feeds become connection candidates."""
@@ -195,8 +213,18 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
                     [Message.from_entry(a.entry, a.content, received) for a in accepted]
                 )
 
+        def on_private(filed: list[tuple[Message, bytes]]) -> None:
+            if node_box:
+                node_box[0].private_stored(filed)
+
         replication = Replication(
-            gateway, keys.public, hops=config.hops, now=now_ms, on_stored=on_stored
+            gateway,
+            keys.public,
+            hops=config.hops,
+            now=now_ms,
+            on_stored=on_stored,
+            private_opener=make_opener(keys),
+            on_private=on_private,
         )
         scheduler = Scheduler(replication, gateway, keys, config.network_key, now_ms)
         node = Node(home, config, keys, gateway, replication, scheduler, started=now_ms())

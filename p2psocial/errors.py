@@ -14,6 +14,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     │       │   └── StreamCut         the stream ended without a goodbye
     │       ├── FramingError          packet-stream frame malformed or too large
     │       ├── CodecError            an RPC body could not be decoded
+    │       ├── PrivateBoxError       a private message addressed to us does not open
     │       └── InvalidEntry          a feed entry breaks a validation rule
     │           ├── BadSignature, AuthorMismatch, SequenceError, PreviousMismatch,
     │           ├── ContentMismatch, EntryTooLarge, ContentTooLarge, UnknownFormat,
@@ -22,6 +23,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     ├── InvalidId                     a feed, message or blob id is malformed
     ├── IdentityError                 the key file is missing, damaged or unsafe
     ├── ConfigError                   a setting or command-line value is unusable
+    │   └── BadRecipients             a private message needs 1 to 7 recipients
     ├── PeerDisconnected              the connection was closed or broken
     ├── StorageError                  the database cannot be used
     │   └── DatabaseCorrupt           the database file is damaged or not ours
@@ -87,6 +89,12 @@ class FramingError(RemoteProtocolError):
 
 class CodecError(RemoteProtocolError):
     """An RPC body could not be decoded with the connection's body codec."""
+
+
+class PrivateBoxError(RemoteProtocolError):
+    """A private message has a recipient slot that opens with our key, but the rest is
+    malformed: a bad recipient count, a body too short or failing its MAC (tampered), or a
+    plaintext that is not valid content. A message not addressed to us is not an error."""
 
 
 # ---------------------------------------------------------------------------- feed entries
@@ -165,6 +173,10 @@ class IdentityError(P2PSocialError):
 
 class ConfigError(P2PSocialError):
     """A setting, address or command-line value is unusable."""
+
+
+class BadRecipients(ConfigError):
+    """A private message was given no recipients, or more than the 7 it can hold."""
 
 
 class PeerDisconnected(P2PSocialError):

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from p2psocial.api.invite_api import register_invite_methods
+from p2psocial.api.private_api import private_publisher, register_private_methods
 from p2psocial.api.server import CallContext, MethodRegistry, RpcServer, serve_unix
 from p2psocial.config import parse_address
 from p2psocial.errors import ConfigError
@@ -183,6 +184,7 @@ def build_registry(node: Node) -> MethodRegistry:
         return {"subscription": sub.id}
 
     register_invite_methods(registry, node)
+    register_private_methods(registry, node)
     return registry
 
 
@@ -197,7 +199,7 @@ def _matcher(message: Message, me: str) -> Any:
             content = message.content
             return isinstance(content, dict) and content.get("type") == wanted
         if kind == "private":
-            return message.is_private
+            return False  # readable ones come decrypted through private_publisher
         return mentions(message, me)
 
     return match
@@ -219,4 +221,5 @@ async def start_api(nursery: trio.Nursery, node: Node) -> RpcServer:
             hub.publish("messages", message.to_json(), _matcher(message, me))
 
     node.message_stored = message_stored  # type: ignore[method-assign]
+    node.private_stored = private_publisher(server.hub)  # type: ignore[method-assign]
     return server

@@ -34,6 +34,7 @@ from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolErr
 from p2psocial.feed.content import MAX_CONTENT_SIZE
 from p2psocial.feed.entry import MAX_ENTRY_SIZE
 from p2psocial.identity import feed_id
+from p2psocial.model import Message
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.replication import Replicator
 
@@ -113,6 +114,8 @@ class Replication:
         hops: int,
         now: Callable[[], int],
         on_stored: Callable[[Sequence[Accepted]], None] = lambda accepted: None,
+        private_opener: Callable[[bytes], bytes | None] | None = None,
+        on_private: Callable[[list[tuple[Message, bytes]]], None] = lambda filed: None,
         stall_ms: int = 5000,
     ) -> None:
         self.gateway = gateway
@@ -120,6 +123,8 @@ class Replication:
         self.hops = hops
         self.now = now
         self.on_stored = on_stored
+        self.private_opener = private_opener
+        self.on_private = on_private
         self.stall_ms = stall_ms
         self.core = Replicator({}, ())
         self.sessions: dict[Connection, Session] = {}
@@ -340,6 +345,7 @@ class Replication:
             )
         if result.stored:
             self.on_stored(result.stored)
+            await self.index_private(result.stored, now)
         problems = [
             f"{feed_id(author) if author else 'undecodable entry'}: {error}"
             for author, error in result.errors.items()
@@ -378,6 +384,17 @@ class Replication:
         self.wanted = wanted
         self.core.set_wanted(wanted, self.now())
         self._kick_all()
+
+    async def index_private(self, accepted: Sequence[Accepted], now: int) -> None:
+        """Try once to open each new private entry; file and announce those we can read."""
+        opener = self.private_opener
+        private = [a for a in accepted if a.content_type is None and a.content is not None]
+        if opener is None or not private:
+            return
+
+        filed = await self.gateway.run(lambda store: store.index_private(private, opener))
+        if filed:
+            self.on_private([(Message.from_entry(a.entry, a.content, now), p) for a, p in filed])
 
     async def _purge(self, key: bytes) -> int:
         return await self.gateway.run(lambda store: store.purge_feed(key))

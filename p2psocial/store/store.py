@@ -611,11 +611,12 @@ class Store:
 
     def index_private(
         self, accepted: Sequence[Accepted], open_content: Callable[[bytes], bytes | None]
-    ) -> list[bytes]:
+    ) -> list[tuple[Accepted, bytes]]:
         """Try once to open each private entry in ``accepted``; file the ones we can read
-        (``open_content(content bytes) -> plaintext CBOR content or None``). Returns the ids
-        filed."""
+        (``open_content(content bytes) -> plaintext CBOR content or None``). Returns what
+        was filed, each with its plaintext."""
         rows = []
+        filed = []
         for item in accepted:
             if item.content is None or item.content_type is not None:
                 continue  # public, or content not held
@@ -626,6 +627,7 @@ class Store:
 
             root = thread_root(decode_content(plaintext))
             rows.append((item.entry.id, item.entry.author, item.entry.timestamp, plaintext, root))
+            filed.append((item, plaintext))
         if rows:
             with self._errors(), self._transaction() as conn:
                 conn.executemany(
@@ -633,7 +635,7 @@ class Store:
                     "SELECT ?, ?, min(?, rx_ts), ?, ? FROM entries WHERE id = ?",
                     [(i, a, t, p, r, i) for i, a, t, p, r in rows],
                 )
-        return [r[0] for r in rows]
+        return filed
 
     def inbox(self, *, limit: int = 50, before: int | None = None) -> list[tuple[Message, bytes]]:
         """Private messages we can read, newest first, each with its plaintext content."""
