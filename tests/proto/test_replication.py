@@ -1,0 +1,152 @@
+"""The sans-IO replication core: notes in, decisions out. No sockets, no clock."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p2psocial.errors import RemoteProtocolError
+from p2psocial.proto.replication import (
+    FORKED,
+    NOT_REPLICATING,
+    Replicator,
+    make_note,
+    parse_note,
+)
+
+F = b"\x01" * 32
+G = b"\x02" * 32
+
+
+@given(st.integers(min_value=0, max_value=2**62 - 1), st.booleans())
+def test_note_round_trip(seq: int, send: bool) -> None:
+    assert parse_note(make_note(seq, send)) == (seq, send)
+
+
+@pytest.mark.parametrize("value", [-3, 2**63, "5", 1.0, None, True])
+def test_bad_notes_are_protocol_errors(value: object) -> None:
+    with pytest.raises(RemoteProtocolError):
+        parse_note(value)
+
+
+def test_special_notes() -> None:
+    assert parse_note(NOT_REPLICATING) is None
+    assert parse_note(FORKED) is None
+
+
+def test_first_peer_is_asked_to_send_others_stand_by() -> None:
+    r = Replicator({F: 3}, [F])
+    r.peer_connected("p1", now=0)
+    r.peer_connected("p2", now=0)
+    assert r.take_notes("p1") == {F: make_note(3, send=True)}
+    assert r.take_notes("p2") == {F: make_note(3, send=False)}
+    assert r.take_notes("p1") == {}  # drained
+    assert r.sender[F] == "p1"
+
+
+def test_peer_wants_what_we_hold_beyond_its_seq() -> None:
+    r = Replicator({F: 10}, [F])
+    r.peer_connected("p", now=0)
+    r.notes_received("p", {F: make_note(4, send=True)}, now=0)
+    assert r.to_send("p") == {F: 4}
+    r.sent("p", F, 10)
+    assert r.to_send("p") == {}
+    r.entries_stored(F, 11, now=1)  # live: a new entry is owed at once
+    assert r.to_send("p") == {F: 10}
+
+
+def test_standby_note_withdraws_the_want() -> None:
+    r = Replicator({F: 10}, [F])
+    r.peer_connected("p", now=0)
+    r.notes_received("p", {F: make_note(4, send=True)}, now=0)
+    r.notes_received("p", {F: make_note(4, send=False)}, now=0)
+    assert r.to_send("p") == {}
+
+
+def test_stalled_sender_is_replaced_by_one_that_has_more() -> None:
+    r = Replicator({F: 0}, [F], stall_ms=1000)
+    r.peer_connected("slow", now=0)
+    r.peer_connected("fast", now=0)
+    r.take_notes("slow")
+    r.take_notes("fast")
+    r.notes_received("slow", {F: make_note(50, send=False)}, now=0)
+    r.notes_received("fast", {F: make_note(50, send=False)}, now=0)
+    r.tick(now=500)
+    assert r.sender[F] == "slow"
+    r.tick(now=1500)  # nothing arrived from "slow" for longer than stall_ms
+    assert r.sender[F] == "fast"
+    assert r.take_notes("slow") == {F: make_note(0, send=False)}
+    assert r.take_notes("fast") == {F: make_note(0, send=True)}
+
+
+def test_progress_keeps_the_sender() -> None:
+    r = Replicator({F: 0}, [F], stall_ms=1000)
+    r.peer_connected("a", now=0)
+    r.peer_connected("b", now=0)
+    r.notes_received("b", {F: make_note(50, send=False)}, now=0)
+    r.notes_received("a", {F: make_note(50, send=False)}, now=0)
+    r.entries_stored(F, 10, now=900)
+    r.tick(now=1500)
+    assert r.sender[F] == "a"
+
+
+def test_disconnect_hands_feeds_to_another_peer() -> None:
+    r = Replicator({F: 2}, [F])
+    r.peer_connected("a", now=0)
+    r.peer_connected("b", now=0)
+    r.take_notes("b")
+    r.notes_received("b", {F: make_note(9, send=False)}, now=0)
+    r.peer_disconnected("a", now=5)
+    assert r.sender[F] == "b"
+    assert r.take_notes("b") == {F: make_note(2, send=True)}
+
+
+def test_feed_only_one_peer_has_gets_designated() -> None:
+    r = Replicator({}, [F, G])
+    r.peer_connected("a", now=0)  # sender of both, by default
+    r.peer_connected("b", now=0)
+    r.notes_received("a", {F: make_note(0, send=False)}, now=0)
+    r.set_wanted([F, G], now=0)
+    r.peer_disconnected("a", now=1)
+    r.notes_received("b", {G: make_note(7, send=False)}, now=1)
+    assert r.sender[G] == "b"
+
+
+def test_forked_feed_is_announced_and_never_sent() -> None:
+    r = Replicator({F: 5}, [F])
+    r.peer_connected("p", now=0)
+    r.take_notes("p")
+    r.notes_received("p", {F: make_note(1, send=True)}, now=0)
+    assert r.to_send("p") == {F: 1}
+    r.feed_forked(F)
+    assert r.take_notes("p") == {F: FORKED}
+    assert r.to_send("p") == {}
+    assert F not in r.sender
+
+
+def test_unwanted_feed_is_withdrawn() -> None:
+    r = Replicator({F: 1, G: 1}, [F, G])
+    r.peer_connected("p", now=0)
+    r.take_notes("p")
+    r.set_wanted([F], now=1)
+    assert r.take_notes("p") == {G: NOT_REPLICATING}
+
+
+def test_notes_for_malformed_keys_are_errors() -> None:
+    r = Replicator({}, [])
+    r.peer_connected("p", now=0)
+    with pytest.raises(RemoteProtocolError):
+        r.notes_received("p", {b"short": 0}, now=0)
+
+
+@given(st.dictionaries(st.binary(max_size=40), st.integers(-5, 2**64) | st.text(max_size=3)))
+def test_any_notes_raise_only_protocol_errors(notes: dict[bytes, object]) -> None:
+    r = Replicator({F: 3}, [F])
+    r.peer_connected("p", now=0)
+    try:
+        r.notes_received("p", notes, now=0)
+    except RemoteProtocolError:
+        pass
+    r.tick(now=10)
+    r.to_send("p")
