@@ -138,10 +138,7 @@ async def client_handshake(
         ephemeral_secret_key=os.urandom(32),
         server_public_key=server_key,
     )
-    with trio.move_on_after(handshake_timeout) as scope:
-        return await _drive_handshake(tcp, machine, None)
-    assert scope.cancelled_caught
-    raise HandshakeFailed("timeout", f"no answer within {handshake_timeout:g} s")
+    return await _handshake_within(tcp, machine, None, handshake_timeout)
 
 
 async def server_handshake(
@@ -159,10 +156,19 @@ async def server_handshake(
         secret_key=keys.secret,
         ephemeral_secret_key=os.urandom(32),
     )
-    with trio.move_on_after(handshake_timeout) as scope:
+    return await _handshake_within(tcp, machine, accept, handshake_timeout)
+
+
+async def _handshake_within(
+    tcp: trio.abc.Stream,
+    machine: SecretHandshake,
+    accept: Callable[[bytes], bool] | None,
+    seconds: float,
+) -> tuple[Session, bytes, bytes]:
+    with trio.move_on_after(seconds) as scope:
         return await _drive_handshake(tcp, machine, accept)
     assert scope.cancelled_caught
-    raise HandshakeFailed("timeout", f"no handshake within {handshake_timeout:g} s")
+    raise HandshakeFailed("timeout", f"no handshake within {seconds:g} s")
 
 
 # ---------------------------------------------------------------------------- streams

@@ -37,6 +37,15 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, what: str = "
         time.sleep(0.05)
 
 
+def texts(d: DaemonProcess, feed: str) -> list[str]:
+    """The texts of ``feed``'s public posts that daemon ``d`` holds, oldest first."""
+    return [
+        m["content"]["text"]
+        for m in d.call("feed", feed_id=feed, limit=1000)
+        if m["content"] and m["content"]["type"] == "post"
+    ]
+
+
 class DaemonProcess:
     """``p2psocial daemon`` in its own home, run as a user runs it."""
 

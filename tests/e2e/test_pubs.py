@@ -7,19 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.daemons import DaemonProcess, wait_for
+from tests.e2e.daemons import DaemonProcess, texts, wait_for
 
 pytestmark = pytest.mark.e2e
 
 Daemons = Callable[..., DaemonProcess]
-
-
-def texts(d: DaemonProcess, feed: str) -> list[str]:
-    return [
-        m["content"]["text"]
-        for m in d.call("feed", feed_id=feed, limit=1000)
-        if m["content"] and m["content"]["type"] == "post"
-    ]
 
 
 def free_port() -> int:

@@ -8,19 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from p2psocial.client import Client
-from tests.e2e.daemons import DaemonProcess, wait_for
+from tests.e2e.daemons import DaemonProcess, texts, wait_for
 
 pytestmark = pytest.mark.e2e
 
 Daemons = Callable[..., DaemonProcess]
-
-
-def texts(d: DaemonProcess, feed: str) -> list[str]:
-    return [
-        m["content"]["text"]
-        for m in d.call("feed", feed_id=feed, limit=1000)
-        if m["content"] and m["content"]["type"] == "post"
-    ]
 
 
 def test_two_peers_sync_both_ways(daemons: Daemons) -> None:
