@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("p2psocial.private")
 
-Opener = Callable[[bytes], bytes | None]
+Opener = Callable[[bytes, bytes], bytes | None]
 
 
 def recipients_with_author(author: bytes, to: Sequence[bytes]) -> list[bytes]:
@@ -60,12 +60,14 @@ def private_post(text: str, readers: Sequence[bytes], *, root: str | None = None
 
 def make_opener(keys: Keypair) -> Opener:
     """Opens an entry's content bytes with our key: the plaintext content, or None when it
-    is not for us. A message that is ours but does not open (tampered) is logged and
-    skipped, never raised: one bad message must not stop ingest."""
+    is not for us. The plaintext's ``recps`` must list the entry's author, so nobody can
+    republish someone else's private message as their own. A message that is ours but does
+    not open (tampered, or copied) is logged and skipped, never raised: one bad message must
+    not stop ingest."""
 
-    def open_(content: bytes) -> bytes | None:
+    def open_(content: bytes, author: bytes) -> bytes | None:
         try:
-            return open_entry_content(content, keys.secret)
+            return open_entry_content(content, keys.secret, author=author)
         except PrivateBoxError as exc:
             log.warning("a private message addressed to us does not open: %s", exc)
             return None

@@ -114,7 +114,7 @@ class Replication:
         hops: int,
         now: Callable[[], int],
         on_stored: Callable[[Sequence[Accepted]], None] = lambda accepted: None,
-        private_opener: Callable[[bytes], bytes | None] | None = None,
+        private_opener: Callable[[bytes, bytes], bytes | None] | None = None,
         on_private: Callable[[list[tuple[Message, bytes]]], None] = lambda filed: None,
         stall_ms: int = 5000,
     ) -> None:

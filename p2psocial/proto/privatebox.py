@@ -36,6 +36,17 @@ has opened, the sender has addressed us, so anything wrong after that (count byt
 not valid content) raises :class:`~p2psocial.errors.PrivateBoxError`. :func:`decrypt` and
 the ``open_*`` helpers raise nothing else on any input bytes.
 
+What it does not do
+-------------------
+
+Private-box encrypts; it does not authenticate the sender. Authorship comes from the signed
+feed entry that carries the ciphertext, and anyone who sees a ciphertext can republish the
+same bytes in their own feed. Pass ``author=`` to the ``open_*`` helpers to require that the
+carrying entry's author is listed in the content's ``recps`` (the convention: ``recps``
+names every reader, the author included). The ciphertext is also malleable without changing
+what it opens to: X25519 ignores the top bit of ``ephemeral_pub``, so flipping it gives a
+second ciphertext with the same plaintext. Never deduplicate by ciphertext bytes.
+
 Limits
 ------
 
@@ -50,9 +61,9 @@ Recipients are 32-byte Ed25519 public keys (feed ids' bytes). A key listed twice
 that, so 8 keys with a duplicate are fine, 8 distinct keys are :class:`BadRecipients`.
 
 Randomness is passed in (``nonce``, ``ephemeral_secret``, ``body_key``, or an ``rng_bytes``
-callable for :func:`seal_content`); nothing here reads a random generator or a clock. Reusing
-a nonce, ephemeral secret or body key across messages breaks confidentiality: draw fresh
-ones from a CSPRNG every time.
+callable for :func:`seal_content`); nothing here reads a random generator or a clock. A nonce
+reused with the same body key or ephemeral secret breaks confidentiality, and a reused
+ephemeral key links messages: draw all three fresh from a CSPRNG for every message.
 """
 
 from __future__ import annotations
@@ -76,6 +87,7 @@ from p2psocial.errors import (
     PrivateBoxError,
 )
 from p2psocial.feed.content import MAX_CONTENT_SIZE, decode_content, encode_content
+from p2psocial.identity import feed_id
 from p2psocial.proto.secretbox import MAC_SIZE, SecretBox
 
 if TYPE_CHECKING:
@@ -280,7 +292,7 @@ def seal_content(
 
 
 def _open_checked(
-    ciphertext: bytes, ed25519_secret_key: bytes
+    ciphertext: bytes, ed25519_secret_key: bytes, author: bytes | None
 ) -> tuple[bytes, dict[str, Any]] | None:
     plaintext = decrypt(ciphertext, ed25519_secret_key)
     if plaintext is None:
@@ -293,32 +305,51 @@ def _open_checked(
         ) from None
     if not isinstance(value, dict):
         raise PrivateBoxError("private message: the plaintext is not a content map")
+    if author is not None:
+        recps = value.get("recps")
+        if not isinstance(recps, list) or feed_id(author) not in recps:
+            raise PrivateBoxError(
+                f"private message: its author {feed_id(author)} is not listed in 'recps' "
+                "(a copy of someone else's ciphertext?)"
+            )
     return plaintext, value
 
 
-def open_plaintext(ciphertext: bytes, ed25519_secret_key: bytes) -> bytes | None:
+def open_plaintext(
+    ciphertext: bytes, ed25519_secret_key: bytes, *, author: bytes | None = None
+) -> bytes | None:
     """The decrypted content bytes (canonical CBOR of a content map), None if not for us.
 
+    If ``author`` (the 32-byte public key of the entry that carries the ciphertext) is
+    given, the content's ``recps`` must list that author's feed id. Private-box does not
+    authenticate the sender: anyone can republish a ciphertext in their own feed, and this
+    check stops recipients from taking such a copy as the copier's message.
+
     Raises PrivateBoxError if a slot opens with our key but the message is malformed,
-    tampered, or holds anything but valid canonical content map bytes; LocalProtocolError
-    as :func:`decrypt`.
+    tampered, holds anything but valid canonical content map bytes, or fails the ``author``
+    check; LocalProtocolError as :func:`decrypt`.
     """
-    opened = _open_checked(ciphertext, ed25519_secret_key)
+    opened = _open_checked(ciphertext, ed25519_secret_key, author)
     return None if opened is None else opened[0]
 
 
-def open_content(ciphertext: bytes, ed25519_secret_key: bytes) -> dict[str, Any] | None:
+def open_content(
+    ciphertext: bytes, ed25519_secret_key: bytes, *, author: bytes | None = None
+) -> dict[str, Any] | None:
     """The decrypted content map, None if the message is not for us.
 
-    Raises as :func:`open_plaintext`.
+    ``author`` and errors as :func:`open_plaintext`.
     """
-    opened = _open_checked(ciphertext, ed25519_secret_key)
+    opened = _open_checked(ciphertext, ed25519_secret_key, author)
     return None if opened is None else opened[1]
 
 
-def open_entry_content(content: bytes, ed25519_secret_key: bytes) -> bytes | None:
+def open_entry_content(
+    content: bytes, ed25519_secret_key: bytes, *, author: bytes | None = None
+) -> bytes | None:
     """:func:`open_plaintext` for an entry's encoded content bytes (the CBOR byte string as
-    stored and replicated), the shape ``Store.index_private`` calls back with.
+    stored and replicated), the shape ``Store.index_private`` calls back with (bind
+    ``ed25519_secret_key``, and ``author`` per entry, with a lambda or functools.partial).
 
     Returns None for public content and for private content not addressed to us. Raises
     PrivateBoxError for content bytes that are not valid content, or as
@@ -330,4 +361,4 @@ def open_entry_content(content: bytes, ed25519_secret_key: bytes) -> bytes | Non
         raise PrivateBoxError(f"entry content is not valid content: {exc}") from None
     if not isinstance(value, bytes):
         return None
-    return open_plaintext(value, ed25519_secret_key)
+    return open_plaintext(value, ed25519_secret_key, author=author)

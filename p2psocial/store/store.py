@@ -610,17 +610,19 @@ class Store:
     # ------------------------------------------------------------------ private inbox
 
     def index_private(
-        self, accepted: Sequence[Accepted], open_content: Callable[[bytes], bytes | None]
+        self,
+        accepted: Sequence[Accepted],
+        open_content: Callable[[bytes, bytes], bytes | None],
     ) -> list[tuple[Accepted, bytes]]:
         """Try once to open each private entry in ``accepted``; file the ones we can read
-        (``open_content(content bytes) -> plaintext CBOR content or None``). Returns what
-        was filed, each with its plaintext."""
+        (``open_content(content bytes, author key) -> plaintext CBOR content or None``).
+        Returns what was filed, each with its plaintext."""
         rows = []
         filed = []
         for item in accepted:
             if item.content is None or item.content_type is not None:
                 continue  # public, or content not held
-            plaintext = open_content(item.content)
+            plaintext = open_content(item.content, item.entry.author)
             if plaintext is None:
                 continue
             from p2psocial.feed.content import decode_content
