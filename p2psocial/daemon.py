@@ -265,6 +265,10 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
 
             await start_api(nursery, node)
             await nursery.start(scheduler.run)
+            if config.lan:
+                from p2psocial.net.lan import run_lan
+
+                await nursery.start(run_lan, node)
             _write_info(home, node)
             log.info("daemon %s listening on %s", keys.feed_id, node.listen)
             task_status.started(node)

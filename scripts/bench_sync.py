@@ -65,8 +65,17 @@ def children(pid: int) -> list[int]:
 def start_daemon(home: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(BIN / "p2psocial"), "--home", str(home), "daemon", "--listen",
-             "127.0.0.1:0", "--log-level", "warning"],
+            [
+                str(BIN / "p2psocial"),
+                "--home",
+                str(home),
+                "daemon",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warning",
+                "--no-lan",
+            ],
             stdout=out,
             stderr=out,
         )

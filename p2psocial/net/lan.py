@@ -20,12 +20,13 @@ Two layers, like the rest of the package:
   interrupted half-way nor hang the daemon. Unregistering sends goodbye records, so other
   nodes see us leave at once rather than when our records expire.
 
-Interfaces: with none configured we use every IPv4 address except loopback; with
-``Config.interfaces`` we use exactly the addresses of the named interfaces, and zeroconf's
-shared listening socket is told (Linux ``IP_MULTICAST_ALL=0``) to take multicast only from
-the interfaces it joined, so we neither hear nor answer queries from an excluded interface.
-We announce the addresses of the chosen interfaces (never loopback) with the port we
-listen on; if we listen on one specific address, only that one.
+Interfaces: with none configured, one zeroconf instance (a *responder*) runs on every
+IPv4 address except loopback. With ``Config.interfaces``, one responder runs per named
+interface, on exactly its addresses, with all its sockets bound to that device
+(``SO_BINDTODEVICE``): we neither hear nor answer anything on an excluded interface, and
+if the binding fails there is no LAN discovery on that interface at all. Each responder
+announces its own addresses (never loopback) with the port we listen on; if we listen on
+one specific address, only that one.
 
 A discovered peer on our network key goes to ``Scheduler.add``: replication then runs as
 with any peer (both sides dial; the replication layer drops the duplicate connection).
@@ -39,7 +40,6 @@ import hashlib
 import ipaddress
 import logging
 import socket
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from zeroconf import ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 
     from p2psocial.daemon import Node
+    from p2psocial.identity import Keypair
 
 log = logging.getLogger("p2psocial.lan")
 
@@ -73,8 +74,6 @@ MAX_RESOLVING = 8
 """Threads resolving services at once."""
 CLOSE_TIMEOUT = 5.0
 """Seconds shutdown may take (goodbyes, then closing zeroconf) before it is abandoned."""
-IP_MULTICAST_ALL = 49
-"""Linux socket option (``<linux/in.h>``), not exported by Python's socket module."""
 
 
 # ---------------------------------------------------------------------------- sans-IO
@@ -216,34 +215,53 @@ def parse_service(
     return LanPeer(f"{address}:{port}", key)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """The scope of one mDNS responder: the addresses it runs on, and the interface its
+    sockets are bound to (None: every interface, as nothing is excluded)."""
+
+    label: str
+    device: str | None
+    interfaces: tuple[ipaddress.IPv4Interface, ...]
+
+    @property
+    def networks(self) -> list[ipaddress.IPv4Network]:
+        return [i.network for i in self.interfaces]
+
+
 def select_interfaces(
     adapters: Iterable[tuple[str, Iterable[ipaddress.IPv4Interface]]], names: Sequence[str]
-) -> tuple[list[ipaddress.IPv4Interface], list[str]]:
-    """The interface addresses to run mDNS on, from ``(interface name, its IPv4 addresses)``
-    pairs: all non-loopback ones if ``names`` is empty, else exactly those of the named
-    interfaces (still never loopback). Also returns the names that have no usable address."""
-    chosen: list[ipaddress.IPv4Interface] = []
-    found: set[str] = set()
+) -> tuple[list[Segment], list[str]]:
+    """Where to run mDNS, from ``(interface name, its IPv4 addresses)`` pairs.
+
+    With no ``names``: one segment over every non-loopback address, on no device in
+    particular. With ``names``: one segment per named interface that has a non-loopback
+    address, bound to that device, so that nothing is heard from or said on any other.
+    Also returns the names that have no usable address."""
+    usable: dict[str, list[ipaddress.IPv4Interface]] = {}
     for name, interfaces in adapters:
-        if names and name not in names:
-            continue
         for interface in interfaces:
             if interface.ip.is_loopback or interface.ip.is_unspecified:
                 continue
-            if interface not in chosen:
-                chosen.append(interface)
-                found.add(name)
-    return chosen, [n for n in names if n not in found]
+            found = usable.setdefault(name, [])
+            if interface not in found:
+                found.append(interface)
+    if not names:
+        everything = tuple(dict.fromkeys(i for found in usable.values() for i in found))
+        return ([Segment("all interfaces", None, everything)] if everything else []), []
+    segments = [
+        Segment(name, name, tuple(usable[name])) for name in dict.fromkeys(names) if name in usable
+    ]
+    return segments, [name for name in names if name not in usable]
 
 
-def announce_addresses(
-    chosen: Sequence[ipaddress.IPv4Interface], listen_host: str
-) -> list[ipaddress.IPv4Address]:
-    """The addresses to put in our A records: all chosen ones when we listen on every
-    address, else the listen address if it is one of them (else none: we only browse)."""
+def announce_addresses(segment: Segment, listen_host: str) -> list[ipaddress.IPv4Address]:
+    """The addresses to put in our A records on ``segment``: all of its addresses when we
+    listen on every address, else the listen address if it is one of them (else none: we
+    only browse there)."""
     if listen_host in ("", "0.0.0.0", "::"):
-        return [i.ip for i in chosen]
-    return [i.ip for i in chosen if str(i.ip) == listen_host]
+        return [i.ip for i in segment.interfaces]
+    return [i.ip for i in segment.interfaces if str(i.ip) == listen_host]
 
 
 @dataclass(frozen=True)
@@ -316,10 +334,13 @@ class Directory:
 # ---------------------------------------------------------------------------- trio shell
 
 EventKind = Literal["added", "updated", "removed"]
+_KINDS: dict[str, EventKind] = {"Added": "added", "Updated": "updated", "Removed": "removed"}
 
 
 @dataclass(frozen=True)
 class BrowseEvent:
+    responder: int
+    """Index of the responder whose browser saw it."""
     name: str
     kind: EventKind
 
@@ -329,18 +350,24 @@ class _ToTrio:
     trio through a memory channel. It never blocks and never raises: an exception would
     kill the browser thread, and a blocked handler would stall zeroconf."""
 
-    def __init__(self, token: trio.lowlevel.TrioToken, send: trio.MemorySendChannel[BrowseEvent]):
+    def __init__(
+        self,
+        token: trio.lowlevel.TrioToken,
+        send: trio.MemorySendChannel[BrowseEvent],
+        responder: int = 0,
+    ) -> None:
         self.token = token
         self.send = send
+        self.responder = responder
 
     def __call__(
         self, *, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
         try:
-            kind: EventKind = {"Added": "added", "Updated": "updated", "Removed": "removed"}[
-                state_change.name
-            ]
-            self.token.run_sync_soon(self._deliver, BrowseEvent(name, kind))
+            kind = _KINDS.get(state_change.name)
+            if kind is not None:
+                event = BrowseEvent(self.responder, name, kind)
+                self.token.run_sync_soon(self._deliver, event)
         except trio.RunFinishedError:
             pass  # the daemon is gone; nobody to tell
         except Exception:  # the thread boundary: raising would kill zeroconf's browser thread
@@ -371,21 +398,146 @@ def _read_adapters() -> list[tuple[str, list[ipaddress.IPv4Interface]]]:
     return out
 
 
-def _restrict_listen_socket(zc: Zeroconf) -> None:
-    """Make zeroconf's shared listening socket take multicast only from the interfaces it
-    joined. Linux delivers a group's packets to every socket bound to the port once any
-    socket joined the group on any interface (``IP_MULTICAST_ALL`` defaults to 1), so
-    without this we would hear, and answer by unicast, queries from excluded interfaces."""
-    if not sys.platform.startswith("linux"):
-        return
-    sock = getattr(zc.engine, "_listen_socket", None)  # zeroconf keeps no public handle
-    if not isinstance(sock, socket.socket):
-        log.warning("cannot restrict mDNS to the chosen interfaces: no listen socket found")
-        return
+def _bind_to_device(zc: Zeroconf, device: str) -> bool:
+    """Bind all of ``zc``'s sockets to ``device`` (Linux ``SO_BINDTODEVICE``); False, with
+    the reason logged, if that could not be done.
+
+    zeroconf receives on one socket bound to ``0.0.0.0:5353``, and Linux hands that socket
+    a group's packets from every interface on which anything on the host joined the group.
+    Unbound, it would hear queries from excluded interfaces and answer them (by unicast,
+    through that socket), announcing us exactly where the user said not to. Bound, it
+    hears and sends on ``device`` only. (``IP_MULTICAST_ALL=0`` is no substitute: with
+    several mDNS stacks sharing the port through ``SO_REUSEPORT``, some kernels then
+    spread the group's packets among them, so each one misses some.) Called before we
+    register, when there is nothing to announce yet."""
+    option = getattr(socket, "SO_BINDTODEVICE", None)
+    if option is None:
+        log.error("cannot keep mDNS to %s: no SO_BINDTODEVICE on this platform", device)
+        return False
+    # zeroconf has no public handle on its sockets; its engine lists them as readers and
+    # senders, each ``sock`` an asyncio TransportSocket (which passes setsockopt through).
+    engine = zc.engine
+    wrapped = [*getattr(engine, "readers", ()), *getattr(engine, "senders", ())]
+    sockets = [w.sock for w in wrapped if hasattr(getattr(w, "sock", None), "setsockopt")]
+    if not any(tuple(getattr(w, "sock_name", ()))[:1] == ("0.0.0.0",) for w in wrapped):
+        log.error("cannot keep mDNS to %s: zeroconf's listening socket not found", device)
+        return False
     try:
-        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        for sock in sockets:
+            sock.setsockopt(socket.SOL_SOCKET, option, device.encode())
     except OSError as exc:
-        log.warning("cannot restrict mDNS to the chosen interfaces: %s", exc)
+        log.error("cannot keep mDNS to %s: %s", device, exc)
+        return False
+    return True
+
+
+class Responder:
+    """One zeroconf instance on one segment: its sockets, our service there, its browser."""
+
+    def __init__(self, index: int, segment: Segment, zc: Zeroconf) -> None:
+        self.index = index
+        self.segment = segment
+        self.zc = zc
+        self.info: ServiceInfo | None = None
+        self.browser: ServiceBrowser | None = None
+
+    @classmethod
+    async def open(cls, index: int, segment: Segment) -> Responder | None:
+        """Open zeroconf's sockets on ``segment`` (bound to its device if it has one);
+        None, logged, if that fails."""
+        from zeroconf import IPVersion, Zeroconf
+
+        try:
+            zc = await trio.to_thread.run_sync(
+                lambda: Zeroconf(
+                    interfaces=[str(i.ip) for i in segment.interfaces],
+                    ip_version=IPVersion.V4Only,
+                    use_asyncio=False,
+                )
+            )
+        except OSError as exc:
+            log.warning("no mDNS on %s: cannot open its sockets: %s", segment.label, exc)
+            return None
+        if segment.device is not None and not _bind_to_device(zc, segment.device):
+            await trio.to_thread.run_sync(zc.close)
+            log.error("no mDNS on %s: it could leak onto other interfaces", segment.label)
+            return None
+        log.info("mDNS on %s (%s)", segment.label, ", ".join(map(str, segment.interfaces)))
+        return cls(index, segment, zc)
+
+    async def register(
+        self,
+        keys: Keypair,
+        network_key: bytes,
+        addresses: Sequence[ipaddress.IPv4Address],
+        port: int,
+    ) -> None:
+        """Announce our service here (probe, then announce). If zeroconf cannot finish
+        that in time, we only browse here (logged)."""
+        from zeroconf import EventLoopBlocked, ServiceInfo
+
+        info = ServiceInfo(
+            SERVICE_TYPE,
+            service_name(keys.public),
+            port=port,
+            properties=txt_properties(keys.public, network_key),
+            server=host_name(keys.public),
+            addresses=[a.packed for a in addresses],
+        )
+        try:
+            await trio.to_thread.run_sync(
+                lambda: self.zc.register_service(info, allow_name_change=True)
+            )
+        except EventLoopBlocked as exc:
+            log.warning("cannot announce us on %s: %r", self.segment.label, exc)
+            return
+        self.info = info
+        log.info(
+            "announcing %s on %s as %s at %s port %d",
+            keys.feed_id,
+            self.segment.label,
+            info.name,
+            ", ".join(map(str, addresses)),
+            port,
+        )
+
+    async def browse(self, send: trio.MemorySendChannel[BrowseEvent]) -> None:
+        """Start browsing; events go to ``send``."""
+        from zeroconf import ServiceBrowser
+
+        handler = _ToTrio(trio.lowlevel.current_trio_token(), send, self.index)
+        self.browser = await trio.to_thread.run_sync(
+            lambda: ServiceBrowser(self.zc, SERVICE_TYPE, handlers=[handler])
+        )
+
+    def lookup(self, name: str) -> tuple[dict[bytes, bytes | None], list[str], int | None] | None:
+        """A service's TXT properties, IPv4 addresses and port, or None if it does not
+        resolve (blocking: run in a thread)."""
+        from zeroconf import Error, IPVersion
+
+        try:
+            info = self.zc.get_service_info(SERVICE_TYPE, name, timeout=RESOLVE_TIMEOUT_MS)
+        except Error as exc:  # a name or records zeroconf rejects
+            log.info("cannot resolve LAN service %r: %r", name, exc)
+            return None
+        if info is None:
+            return None
+        return dict(info.properties), info.parsed_addresses(IPVersion.V4Only), info.port
+
+    def close_sync(self) -> None:
+        """Stop browsing, say goodbye, close (blocking: run in a thread)."""
+        from zeroconf import EventLoopBlocked
+
+        try:
+            if self.browser is not None:
+                self.browser.cancel()
+            if self.info is not None:
+                self.zc.unregister_service(self.info)
+                log.info("withdrew %s from %s", self.info.name, self.segment.label)
+        except EventLoopBlocked as exc:
+            log.warning("mDNS goodbye on %s did not complete: %r", self.segment.label, exc)
+        finally:
+            self.zc.close()
 
 
 @dataclass
@@ -396,115 +548,105 @@ class _Resolving:
 
 
 class LanDiscovery:
-    """The running discovery: zeroconf, our registration, the browser, and the peers."""
+    """The running discovery: the responders, and the peers they found."""
 
-    def __init__(
-        self,
-        node: Node,
-        zc: Zeroconf,
-        networks: Sequence[ipaddress.IPv4Network],
-    ) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.zc = zc
-        self.networks = networks
+        self.responders: list[Responder] = []
         self.directory = Directory()
-        self.info: ServiceInfo | None = None
-        self.browser: ServiceBrowser | None = None
         self.dialled: dict[str, bytes] = {}
         """Addresses whose scheduler dial we started (so only we stop them)."""
-        self._names: dict[str, _Resolving] = {}
+        self._names: dict[tuple[int, str], _Resolving] = {}
         self._limiter = trio.CapacityLimiter(MAX_RESOLVING)
 
-    async def register(self, addresses: Sequence[ipaddress.IPv4Address], port: int) -> None:
-        """Announce our service (probe, then announce) on the chosen interfaces."""
-        from zeroconf import ServiceInfo
+    async def open(self, segments: Sequence[Segment], listen_host: str, port: int) -> None:
+        """A responder on each segment, announcing us where we can be reached."""
+        for segment in segments:
+            responder = await Responder.open(len(self.responders), segment)
+            if responder is None:
+                continue
+            self.responders.append(responder)
+            addresses = announce_addresses(segment, listen_host)
+            if addresses:
+                await responder.register(
+                    self.node.keys, self.node.config.network_key, addresses, port
+                )
+            else:
+                log.info(
+                    "listening on %s only, not an address of %s: looking for peers there "
+                    "without announcing us",
+                    listen_host,
+                    segment.label,
+                )
 
-        keys = self.node.keys
-        info = ServiceInfo(
-            SERVICE_TYPE,
-            service_name(keys.public),
-            port=port,
-            properties=txt_properties(keys.public, self.node.config.network_key),
-            server=host_name(keys.public),
-            addresses=[a.packed for a in addresses],
-        )
-        await trio.to_thread.run_sync(
-            lambda: self.zc.register_service(info, allow_name_change=True)
-        )
-        self.info = info
-        log.info(
-            "announcing %s on the LAN as %s at %s port %d",
-            keys.feed_id,
-            info.name,
-            ", ".join(map(str, addresses)),
-            port,
-        )
-
-    async def browse(self, nursery: trio.Nursery) -> None:
-        """Browse for other nodes until cancelled."""
-        from zeroconf import ServiceBrowser
-
+    async def run(self, task_status: trio.TaskStatus[None]) -> None:
+        """Browse on every responder and act on what is found, until cancelled."""
         send, recv = trio.open_memory_channel[BrowseEvent](EVENT_QUEUE)
-        handler = _ToTrio(trio.lowlevel.current_trio_token(), send)
         with send, recv:
-            self.browser = await trio.to_thread.run_sync(
-                lambda: ServiceBrowser(self.zc, SERVICE_TYPE, handlers=[handler])
-            )
-            async for event in recv:
-                self._event(event, nursery)
+            for responder in self.responders:
+                await responder.browse(send)
+            async with trio.open_nursery() as nursery:
+                task_status.started()
+                async for event in recv:
+                    self._event(event, nursery)
+
+    async def aclose(self) -> None:
+        """Close every responder at once (goodbyes first), shielded, within CLOSE_TIMEOUT."""
+        with trio.move_on_after(CLOSE_TIMEOUT, shield=True) as scope:
+            async with trio.open_nursery() as nursery:
+                for responder in self.responders:
+                    nursery.start_soon(self._close, responder)
+        if scope.cancelled_caught:
+            log.warning("mDNS shutdown took over %.0f s; abandoned", CLOSE_TIMEOUT)
+
+    @staticmethod
+    async def _close(responder: Responder) -> None:
+        await trio.to_thread.run_sync(responder.close_sync, abandon_on_cancel=True)
 
     def _event(self, event: BrowseEvent, nursery: trio.Nursery) -> None:
-        state = self._names.setdefault(event.name, _Resolving())
+        key = (event.responder, event.name)
+        state = self._names.setdefault(key, _Resolving())
         state.epoch += 1
         state.last = event.kind
         if event.kind == "removed":
-            self._apply(self.directory.removed(event.name))
+            self._apply(self.directory.removed(self._entry(key)))
             if not state.busy:
-                del self._names[event.name]
+                del self._names[key]
         elif not state.busy:
             state.busy = True
-            nursery.start_soon(self._resolve_task, event.name, state)
+            nursery.start_soon(self._resolve_task, key, state)
 
-    async def _resolve_task(self, name: str, state: _Resolving) -> None:
+    def _entry(self, key: tuple[int, str]) -> str:
+        """The directory's name for a service as seen by one responder."""
+        return f"{key[1]} via {self.responders[key[0]].segment.label}"
+
+    async def _resolve_task(self, key: tuple[int, str], state: _Resolving) -> None:
+        responder = self.responders[key[0]]
         try:
             while True:
                 epoch = state.epoch
-                found = await self._resolve(name)
+                raw = await trio.to_thread.run_sync(
+                    responder.lookup, key[1], abandon_on_cancel=True, limiter=self._limiter
+                )
                 if state.epoch != epoch:
                     if state.last == "removed":
                         return
                     continue  # updated meanwhile: resolve again
-                if found is None:
-                    log.debug("could not resolve %s", name)
-                else:
-                    self._apply(self.directory.resolved(name, found))
+                if raw is None:
+                    log.debug("could not resolve %s", self._entry(key))
+                    return
+                found = parse_service(
+                    *raw,
+                    me=self.node.keys.public,
+                    network_key=self.node.config.network_key,
+                    networks=responder.segment.networks,
+                )
+                self._apply(self.directory.resolved(self._entry(key), found))
                 return
         finally:
             state.busy = False
             if state.last == "removed":
-                self._names.pop(name, None)
-
-    async def _resolve(self, name: str) -> LanPeer | Ignored | None:
-        def lookup() -> tuple[dict[bytes, bytes | None], list[str], int | None] | None:
-            from zeroconf import IPVersion
-
-            info = self.zc.get_service_info(SERVICE_TYPE, name, timeout=RESOLVE_TIMEOUT_MS)
-            if info is None:
-                return None
-            return dict(info.properties), info.parsed_addresses(IPVersion.V4Only), info.port
-
-        raw = await trio.to_thread.run_sync(lookup, abandon_on_cancel=True, limiter=self._limiter)
-        if raw is None:
-            return None
-        properties, addresses, port = raw
-        return parse_service(
-            properties,
-            addresses,
-            port,
-            me=self.node.keys.public,
-            network_key=self.node.config.network_key,
-            networks=self.networks,
-        )
+                self._names.pop(key, None)
 
     def _apply(self, changes: Sequence[Change]) -> None:
         for change in changes:
@@ -544,35 +686,14 @@ class LanDiscovery:
         scheduler.add(peer.address, peer.key)
 
     def _stop_dialling(self, peer: LanPeer) -> None:
-        """Stop the scheduler's dial of a departed LAN peer, if we started it.
-
-        The Scheduler has no public way to drop a dial yet; this does what a
-        ``Scheduler.remove(address)`` would: forget the dial state and wake its task, which
-        then ends (a live session is left to end by itself)."""
+        """Stop the scheduler's dial of a departed LAN peer, if we started it (a live
+        session is left to end by itself)."""
         if self.dialled.get(peer.address) != peer.key:
             return
+        if peer in self.directory.peers.values():
+            return  # still announced, seen through another interface
         del self.dialled[peer.address]
-        dials = self.node.scheduler.dials
-        state = dials.get(peer.address)
-        if state is not None and state.key == peer.key:
-            del dials[peer.address]
-            if state.cancel is not None:
-                state.cancel.cancel()
-
-    def close_sync(self) -> None:
-        """Stop browsing, say goodbye, close zeroconf (blocking; run in a thread)."""
-        from zeroconf import EventLoopBlocked
-
-        try:
-            if self.browser is not None:
-                self.browser.cancel()
-            if self.info is not None:
-                self.zc.unregister_service(self.info)
-                log.info("withdrew %s from the LAN", self.info.name)
-        except EventLoopBlocked as exc:
-            log.warning("mDNS goodbye did not complete: %r", exc)
-        finally:
-            self.zc.close()
+        self.node.scheduler.remove(peer.address, peer.key)
 
 
 async def run_lan(
@@ -580,49 +701,25 @@ async def run_lan(
 ) -> None:
     """Announce ``node`` on the LAN and dial the peers found there, until cancelled.
 
-    Reports started once our service is registered (or LAN discovery found nothing to run
-    on, which is logged as a warning and is not an error: the daemon runs without it)."""
-    from zeroconf import IPVersion, Zeroconf
-
+    Reports started once our service is registered. If there is nothing to run on (no
+    usable interface, sockets that cannot be opened or kept to the named interfaces), that
+    is logged and the daemon runs without LAN discovery: it is not an error."""
     from p2psocial.config import parse_address
 
     config = node.config
     listen_host, _ = config.listen_address
     _, port = parse_address(node.listen)
     adapters = await trio.to_thread.run_sync(_read_adapters)
-    chosen, missing = select_interfaces(adapters, config.interfaces)
+    segments, missing = select_interfaces(adapters, config.interfaces)
     for name in missing:
         log.warning("LAN interface %s not found or has no IPv4 address; not used", name)
-    if not chosen:
-        log.warning("LAN discovery off: no IPv4 interface to use")
-        task_status.started()
-        return
+    discovery = LanDiscovery(node)
     try:
-        zc = await trio.to_thread.run_sync(
-            lambda: Zeroconf(
-                interfaces=[str(i.ip) for i in chosen],
-                ip_version=IPVersion.V4Only,
-                use_asyncio=False,
-            )
-        )
-    except OSError as exc:
-        log.warning("LAN discovery off: cannot open mDNS sockets: %s", exc)
-        task_status.started()
-        return
-    discovery = LanDiscovery(node, zc, [i.network for i in chosen])
-    try:
-        _restrict_listen_socket(zc)
-        log.info("mDNS on %s", ", ".join(str(i) for i in chosen))
-        announce = announce_addresses(chosen, listen_host)
-        if announce:
-            await discovery.register(announce, port)
-        else:
-            log.warning("listening on %s, not on a LAN interface: browsing only", listen_host)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(discovery.browse, nursery)
+        await discovery.open(segments, listen_host, port)
+        if not discovery.responders:
+            log.warning("LAN discovery off: no interface to run mDNS on")
             task_status.started()
+            return
+        await discovery.run(task_status)
     finally:
-        with trio.move_on_after(CLOSE_TIMEOUT, shield=True) as scope:
-            await trio.to_thread.run_sync(discovery.close_sync, abandon_on_cancel=True)
-        if scope.cancelled_caught:
-            log.warning("mDNS shutdown took over %.0f s; abandoned", CLOSE_TIMEOUT)
+        await discovery.aclose()

@@ -101,6 +101,17 @@ class Scheduler:
         if self._nursery is not None:
             self._nursery.start_soon(self._dial_forever, state)
 
+    def remove(self, address: str, key: bytes) -> bool:
+        """Stop dialling ``address`` (if it is dialled for ``key``). A live session with
+        the peer is left to end by itself. Returns whether a dial was dropped."""
+        state = self.dials.get(address)
+        if state is None or state.key != key:
+            return False
+        del self.dials[address]
+        if state.cancel is not None:
+            state.cancel.cancel()  # its task sees it is no longer listed, and ends
+        return True
+
     async def _dial_forever(self, state: DialState) -> None:
         from p2psocial.config import parse_address
 

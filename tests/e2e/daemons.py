@@ -85,6 +85,9 @@ class DaemonProcess:
                 "127.0.0.1:0",
                 "--log-level",
                 "debug",
+                # Test daemons stay off the host's real network: mDNS only in the
+                # network namespaces the LAN tests make (tests/e2e/netns.py).
+                *([] if "--no-lan" in self.extra else ["--no-lan"]),
                 *self.extra,
             ],
             stdout=log,

@@ -5,6 +5,8 @@ Layout (all names unique per run, nothing touches the root namespace's interface
     p2ps-<pid>-<token>-sw      the switch: bridge br0, ports p0, p1, ...
     p2ps-<pid>-<token>-h<i>    host i: lo, and lan0 (a veth whose peer is p<i> on br0)
                                with 10.<a>.<b>.<i+1>/24
+    p2ps-<pid>-<token>-i<n>    an island: the far end of an extra link of a host
+                               (:meth:`Lan.add_island`), on no segment with anyone else
 
 Nothing routes out of the segment, so the private addresses never leave the machine.
 :func:`isolated_lan` deletes every namespace it made, also when the test fails; namespaces
@@ -27,7 +29,7 @@ from pathlib import Path
 from tests.e2e.daemons import BIN, DaemonProcess, wait_for
 
 PREFIX = "p2ps-"
-_OURS = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]+-(sw|h\d+)$")
+_OURS = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]+-(sw|h\d+|i\d+)$")
 
 
 class NetnsError(Exception):
@@ -103,23 +105,32 @@ class Host:
         """``ip -n NETNS ARGS``."""
         return ip("-n", self.netns, *args)
 
-    def add_dummy(self, name: str, address: str) -> None:
-        """An interface on no segment at all (``address`` with prefix length), up."""
-        self.run("link", "add", name, "type", "dummy")
-        self.run("addr", "add", address, "dev", name)
-        self.run("link", "set", "dev", name, "multicast", "on", "up")
-
 
 @dataclass
 class Lan:
-    token: str
+    base: str
     switch: str
     subnet: str
     hosts: list[Host] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    """Every namespace made, in order (deleted in reverse)."""
 
-    @property
-    def namespaces(self) -> list[str]:
-        return [self.switch, *(h.netns for h in self.hosts)]
+    def add_namespace(self, name: str) -> None:
+        ip("netns", "add", name)
+        self.namespaces.append(name)
+
+    def add_island(self, host: Host, interface: str, address: str) -> None:
+        """Give ``host`` another interface, ``interface`` with ``address`` (with prefix
+        length), linked to a namespace of its own: a segment none of the hosts is on."""
+        island = f"{self.base}-i{len(self.namespaces)}"
+        self.add_namespace(island)
+        ip(
+            "link", "add", interface, "netns", host.netns, "type", "veth",
+            "peer", "name", "lan0", "netns", island,
+        )  # fmt: skip
+        ip("-n", island, "link", "set", "dev", "lan0", "up")
+        host.run("addr", "add", address, "dev", interface)
+        host.run("link", "set", "dev", interface, "multicast", "on", "up")
 
 
 @contextlib.contextmanager
@@ -130,17 +141,14 @@ def isolated_lan(hosts: int) -> Iterator[Lan]:
     base = f"{PREFIX}{os.getpid()}-{token}"
     octets = secrets.token_bytes(2)
     subnet = f"10.{octets[0]}.{octets[1]}"
-    lan = Lan(token, f"{base}-sw", f"{subnet}.0/24")
-    made: list[str] = []
+    lan = Lan(base, f"{base}-sw", f"{subnet}.0/24")
     try:
-        ip("netns", "add", lan.switch)
-        made.append(lan.switch)
+        lan.add_namespace(lan.switch)
         ip("-n", lan.switch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         ip("-n", lan.switch, "link", "set", "dev", "br0", "up")
         for i in range(hosts):
             host = Host(f"{base}-h{i}", f"{subnet}.{i + 1}")
-            ip("netns", "add", host.netns)
-            made.append(host.netns)
+            lan.add_namespace(host.netns)
             ip(
                 "link", "add", "lan0", "netns", host.netns, "type", "veth",
                 "peer", "name", f"p{i}", "netns", lan.switch,
@@ -152,7 +160,7 @@ def isolated_lan(hosts: int) -> Iterator[Lan]:
             lan.hosts.append(host)
         yield lan
     finally:
-        for name in reversed(made):
+        for name in reversed(lan.namespaces):
             _delete_namespace(name)
 
 
