@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,10 @@ if TYPE_CHECKING:
 
 
 def json_safe(value: Any) -> Any:
-    """Content as JSON-compatible data: byte strings become base64 text."""
+    """Content as JSON-compatible data: byte strings become base64 text, and the floats JSON
+    cannot hold (NaN, infinities), which CBOR content may carry, become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, dict):

@@ -37,6 +37,20 @@ def _ready() -> bool:
     return True
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the process that started it is gone (even
+    killed with SIGKILL, which gives the pool no chance to stop its workers)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 class Pending:
     """Verdicts being computed; :meth:`result` waits for them."""
 
@@ -62,7 +76,12 @@ class Verifier:
         if self._pool is None:
             # spawn, not fork: the daemon has threads, and fork copies their locks.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def warm_up(self) -> None:
