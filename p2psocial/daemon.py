@@ -199,7 +199,7 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
         log.info("created identity %s in %s", keys.feed_id, home.path)
     else:
         keys = home.load_identity()
-    store = Store.open(home.store_path)
+    store = Store.open(home.store_path, verify_workers=None)
     try:
         await trio.to_thread.run_sync(store.verifier.warm_up)
         gateway = StoreGateway(store)

@@ -80,7 +80,7 @@ def main() -> None:
     vall = raw_verify_rate(data, cores, 2.0)
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(Path(tmp) / "store.sqlite")
+        store = Store.open(Path(tmp) / "store.sqlite", verify_workers=None)
         store.verifier.warm_up()  # a daemon starts its workers once, at start-up
         start = time.perf_counter()
         stored = 0

@@ -102,7 +102,7 @@ def main() -> None:
         home_a, home_b = Home(Path(tmp) / "a"), Home(Path(tmp) / "b")
         keys_a = home_a.create_identity(os.urandom(32))
         keys_b = home_b.create_identity(os.urandom(32))
-        with Store.open(home_a.store_path) as store:
+        with Store.open(home_a.store_path, verify_workers=None) as store:
             batches = (data[i : i + 5000] for i in range(0, len(data), 5000))
             for result in store.append_stream(batches, lambda: 1_800_000_000_000):
                 if result.errors:

@@ -66,10 +66,11 @@ class Pending:
 
 
 class Verifier:
-    """Verifies entry signatures on ``workers`` processes (default: one per core)."""
+    """Verifies entry signatures on ``workers`` processes (None: one per core; 1: inline,
+    no processes)."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers if workers is not None else os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:

@@ -75,17 +75,27 @@ def _chunks(seq: Sequence[bytes], size: int = _CHUNK) -> Iterator[Sequence[bytes
 class Store:
     """A p2psocial store in one SQLite file. Open it with :meth:`open`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, verify_workers: int | None = 1
+    ) -> None:
         self.path = path
         self._conn = conn
         self.db = sqlite_utils.Database(conn)
-        self.verifier = Verifier()
+        self.verifier = Verifier(verify_workers)
 
     # ------------------------------------------------------------------ open / close
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+    def open(
+        cls, path: str | Path, *, create: bool = True, verify_workers: int | None = 1
+    ) -> Store:
         """Open (and create or upgrade) the store at ``path``.
+
+        ``verify_workers``: signature checks of large batches run on this many worker
+        processes (None: one per core). The default, 1, verifies inline: worker processes are
+        started with multiprocessing's ``spawn``, which needs the ``if __name__ ==
+        "__main__":`` guard in the calling program, so only programs that have it (the daemon,
+        the benchmarks) ask for them.
 
         Raises DatabaseCorrupt naming the file if it is damaged or not a p2psocial store
         (the file is never overwritten), StorageError if it cannot be opened at all.
@@ -110,7 +120,7 @@ class Store:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open store {path}: {exc}") from exc
-        store = cls(path, conn)
+        store = cls(path, conn, verify_workers)
         try:
             store._prepare()
         except sqlite3.DatabaseError as exc:

@@ -81,8 +81,10 @@ def test_gap_rejected_other_feed_stored(store: Store) -> None:
     assert info is not None and info.latest_seq == 5
 
 
-@pytest.mark.parametrize("size", [3, 100])  # inline and worker-process verification
-def test_bad_signature_rejects_whole_run(store: Store, size: int) -> None:
+@pytest.mark.parametrize(("size", "workers"), [(3, None), (100, 1), (100, None)])
+def test_bad_signature_rejects_whole_run(tmp_path: Path, size: int, workers: int | None) -> None:
+    """Inline, and on worker processes (None: one per core)."""
+    store = Store.open(tmp_path / "s.sqlite", verify_workers=workers)
     feed = pairs(make_feed(A, size))
     raw = bytearray(feed[size - 1][0])
     raw[-1] ^= 1
@@ -91,6 +93,7 @@ def test_bad_signature_rejects_whole_run(store: Store, size: int) -> None:
     assert isinstance(result.errors[A.public], BadSignature)
     assert store.feed_info(A.public) is None
     assert store.counts()["entries"] == 2
+    store.close()
 
 
 def test_undecodable_bytes_reported(store: Store) -> None:
@@ -200,9 +203,11 @@ def test_reopen_keeps_data_and_integrity(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
 
 
-def test_append_stream_pipelines_batches(store: Store) -> None:
+def test_append_stream_pipelines_batches(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite", verify_workers=2)
     feed = pairs(make_feed(A, 300))
     batches = [feed[i : i + 100] for i in range(0, 300, 100)]
     results = list(store.append_stream(batches, lambda: 1))
     assert [len(r.stored) for r in results] == [100, 100, 100]
     assert store.counts()["entries"] == 300
+    store.close()
