@@ -134,7 +134,9 @@ class Node:
         kind = (
             content_type(decode_content(message.content_bytes)) if message.content_bytes else None
         )
-        await self.replication.published(Accepted(entry, message.content_bytes, kind))
+        await self.replication.published(
+            Accepted(entry, message.content_bytes, kind), message.received
+        )
 
     async def status(self) -> dict[str, Any]:
         def read(store: Store) -> tuple[dict[str, int], list[Any]]:
@@ -205,9 +207,8 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
         gateway = StoreGateway(store)
         node_box: list[Node] = []
 
-        def on_stored(accepted: Sequence[Accepted]) -> None:
+        def on_stored(accepted: Sequence[Accepted], received: int) -> None:
             if node_box:
-                received = now_ms()
                 node_box[0].learn_pubs(accepted)
                 node_box[0].message_stored(
                     [Message.from_entry(a.entry, a.content, received) for a in accepted]

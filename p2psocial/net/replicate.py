@@ -113,7 +113,7 @@ class Replication:
         *,
         hops: int,
         now: Callable[[], int],
-        on_stored: Callable[[Sequence[Accepted]], None] = lambda accepted: None,
+        on_stored: Callable[[Sequence[Accepted], int], None] = lambda accepted, received: None,
         private_opener: Callable[[bytes, bytes], bytes | None] | None = None,
         on_private: Callable[[list[tuple[Message, bytes]]], None] = lambda filed: None,
         stall_ms: int = 5000,
@@ -344,8 +344,8 @@ class Replication:
                 "feed %s is forked at seq %d: fork proof stored", feed_id(proof.author), proof.seq
             )
         if result.stored:
-            self.on_stored(result.stored)
-            await self.index_private(result.stored, now)
+            self.on_stored(result.stored, result.received)
+            await self.index_private(result.stored, result.received)
         problems = [
             f"{feed_id(author) if author else 'undecodable entry'}: {error}"
             for author, error in result.errors.items()
@@ -385,7 +385,7 @@ class Replication:
         self.core.set_wanted(wanted, self.now())
         self._kick_all()
 
-    async def index_private(self, accepted: Sequence[Accepted], now: int) -> None:
+    async def index_private(self, accepted: Sequence[Accepted], received: int) -> None:
         """Try once to open each new private entry; file and announce those we can read."""
         opener = self.private_opener
         private = [a for a in accepted if a.content_type is None and a.content is not None]
@@ -394,15 +394,18 @@ class Replication:
 
         filed = await self.gateway.run(lambda store: store.index_private(private, opener))
         if filed:
-            self.on_private([(Message.from_entry(a.entry, a.content, now), p) for a, p in filed])
+            self.on_private(
+                [(Message.from_entry(a.entry, a.content, received), p) for a, p in filed]
+            )
 
     async def _purge(self, key: bytes) -> int:
         return await self.gateway.run(lambda store: store.purge_feed(key))
 
-    async def published(self, accepted: Accepted) -> None:
-        """We appended to our own feed: push it live, and follow graph changes."""
+    async def published(self, accepted: Accepted, received: int) -> None:
+        """We appended to our own feed (stored at ``received``): push it live, and follow
+        graph changes."""
         self.core.entries_stored(accepted.entry.author, accepted.entry.seq, self.now())
-        self.on_stored([accepted])
+        self.on_stored([accepted], received)
         if accepted.content_type == "contact":
             await self.refresh_graph()
         self._kick_all()

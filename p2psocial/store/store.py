@@ -57,6 +57,8 @@ class BatchResult:
     forks: list[ForkProof] = field(default_factory=list)
     refused: int = 0
     """Entries dropped because their author is in the ``refuse`` set (blocked)."""
+    received: int = 0
+    """The receive time (ms) stored with the entries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +267,7 @@ class Store:
         now_ms: int,
         refuse: Container[bytes] = (),
     ) -> BatchResult:
-        result = BatchResult()
+        result = BatchResult(received=now_ms)
         groups: dict[bytes, list[Offered]] = defaultdict(list)
         index: dict[int, int] = {}  # id(entry) -> position in items
         for position, (raw, content) in enumerate(items):

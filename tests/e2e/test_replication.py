@@ -69,6 +69,8 @@ def test_live_push_through_subscription(daemons: Daemons) -> None:
         message = next(iter(sub))
         assert message["id"] == posted["id"]
         assert message["content"]["text"] == "live!"
+        # The notification carries the receive time the store recorded.
+        assert message["received"] == b.call("get", id=posted["id"])["received"]
 
 
 def test_kill_mid_sync_and_resume(daemons: Daemons) -> None:
