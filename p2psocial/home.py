@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from p2psocial.errors import IdentityError, InvalidId
-from p2psocial.identity import KEY_SIZE, SECRET_KEY_SIZE, Keypair, feed_id, parse_feed_id
+from p2psocial.identity import KEY_SIZE, SECRET_KEY_SIZE, Keypair, parse_feed_id
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -134,4 +134,4 @@ class Home:
         return keys
 
 
-__all__ = ["Home", "feed_id", "resolve_home"]
+__all__ = ["Home", "resolve_home"]

@@ -102,10 +102,6 @@ class Verifier:
             [pool.submit(verify_raw_chunk, raws[i : i + size]) for i in range(0, len(raws), size)]
         )
 
-    def verify(self, raws: Sequence[bytes]) -> bytes:
-        """One byte per entry, in order: 1 if its signature verifies."""
-        return self.start(raws).result()
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

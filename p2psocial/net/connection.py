@@ -220,12 +220,9 @@ class RpcStream:
 
     async def _deliver(self, value: Any) -> None:
         try:
-            await self._items_sender().send(value)
+            await self._send_items.send(value)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # nobody reads this stream any more
-
-    def _items_sender(self) -> trio.MemorySendChannel[Any]:
-        return self._send_items
 
     def _finish(self, error: P2PSocialError | None) -> None:
         if self._error is None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolError
+from p2psocial.errors import PeerDisconnected, RemoteProtocolError
 from p2psocial.feed.content import MAX_CONTENT_SIZE
 from p2psocial.feed.entry import MAX_ENTRY_SIZE
 from p2psocial.identity import feed_id
@@ -472,4 +472,4 @@ def _read_batch(store: Store, todo: dict[bytes, int]) -> tuple[Items, dict[bytes
     return batch, dict(marks)
 
 
-__all__ = ["METHOD", "P2PSocialError", "Replication", "Session"]
+__all__ = ["METHOD", "Replication", "Session"]

@@ -226,8 +226,7 @@ class Store:
         Everything accepted is written in one transaction. Entries by authors in
         ``refuse`` (feeds we block) are dropped unread and counted in ``refused``.
         """
-        items = list(items)
-        return self._append(items, self._start_verify(items), now_ms, refuse)
+        return self.finish_batch(self.start_batch(list(items)), now_ms, refuse)
 
     def append_stream(
         self,
@@ -238,35 +237,25 @@ class Store:
         """Like :meth:`append_batch` over many batches, one result each, pipelined: the
         next batch's signatures are being verified while this one is planned and stored."""
         source = iter(batches)
-        current = next(source, None)
-        pending = self._start_verify(current) if current is not None else None
-        while current is not None and pending is not None:
+        first = next(source, None)
+        current = self.start_batch(first) if first is not None else None
+        while current is not None:
             following = next(source, None)
-            ahead = self._start_verify(following) if following is not None else None
-            yield self._append(current, pending, now(), refuse)
-            current, pending = following, ahead
-
-    def _start_verify(self, items: Sequence[tuple[bytes, bytes | None]]) -> Pending:
-        return self.verifier.start([raw for raw, _ in items])
+            ahead = self.start_batch(following) if following is not None else None
+            yield self.finish_batch(current, now(), refuse)
+            current = ahead
 
     def start_batch(self, items: Sequence[tuple[bytes, bytes | None]]) -> PreparedBatch:
         """Begin verifying a batch; :meth:`finish_batch` stores it. Lets a caller verify
         the next batch while it stores this one (see :meth:`append_stream`)."""
-        return PreparedBatch(items, self._start_verify(items))
+        return PreparedBatch(items, self.verifier.start([raw for raw, _ in items]))
 
     def finish_batch(
         self, prepared: PreparedBatch, now_ms: int, refuse: Container[bytes] = ()
     ) -> BatchResult:
-        """Validate and store a batch begun with :meth:`start_batch`."""
-        return self._append(prepared.items, prepared.verdict, now_ms, refuse)
-
-    def _append(
-        self,
-        items: Sequence[tuple[bytes, bytes | None]],
-        verdict: Pending,
-        now_ms: int,
-        refuse: Container[bytes] = (),
-    ) -> BatchResult:
+        """Validate and store a batch begun with :meth:`start_batch` (see
+        :meth:`append_batch` for the rules)."""
+        items, verdict = prepared.items, prepared.verdict
         result = BatchResult(received=now_ms)
         groups: dict[bytes, list[Offered]] = defaultdict(list)
         index: dict[int, int] = {}  # id(entry) -> position in items
@@ -611,15 +600,6 @@ class Store:
                 "UPDATE invites SET uses_left = uses_left - 1 WHERE invite_key = ?", (invite_key,)
             )
         return None
-
-    def invite_known(self, invite_key: bytes) -> bool:
-        with self._errors():
-            row = self._conn.execute(
-                "SELECT 1 FROM invites WHERE invite_key = ?", (invite_key,)
-            ).fetchone()
-        return row is not None
-
-    # ------------------------------------------------------------------ private inbox
 
     def index_private(
         self,
