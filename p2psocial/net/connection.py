@@ -21,9 +21,17 @@ reader stops reading the socket, so TCP pushes back on the sender. (This pauses 
 connection, as in Scuttlebutt's muxrpc: a stream consumer must not wait on another call of
 the same connection while its queue is full.)
 
+Closing (docs/protocol.md 5.8): ``aclose()`` sends our packet-stream goodbye and our
+box-stream goodbye, then keeps reading (checking, and dropping, what still comes) until the
+peer's packet-stream goodbye and box-stream goodbye, at most GOODBYE_TIMEOUT seconds, then
+closes TCP. When the peer says goodbye first, the reader fails the open calls, answers with
+the same two goodbyes and closes TCP at the peer's box-stream goodbye. Either way calls and
+streams still open see PeerDisconnected; ``close_error`` is None only for a clean close.
+
 Errors: trio's Broken/Closed resource errors and OSError become PeerDisconnected at this
 edge; bad bytes from the peer surface as RemoteProtocolError subclasses from the proto
-machines, logged, and close the connection.
+machines, logged, and close the connection at once, with no goodbye (as does a box-stream
+goodbye that comes without the packet-stream goodbye before it).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Any
 import trio
 
 from p2psocial.errors import (
+    FramingError,
     HandshakeFailed,
     P2PSocialError,
     PeerDisconnected,
@@ -60,6 +69,8 @@ log = logging.getLogger("p2psocial.net")
 READ_SIZE = 64 * 1024  # larger reads land on glibc mmap-backed buffers and run slower
 STREAM_QUEUE = 64
 HANDSHAKE_TIMEOUT = 10.0
+GOODBYE_TIMEOUT = 2.0
+"""Seconds a closing connection waits for the peer's goodbyes (docs/protocol.md 5.8)."""
 
 AsyncHandler = Callable[["Connection", Any], Awaitable[Any]]
 StreamHandler = Callable[["Connection", Any, "RpcStream"], Awaitable[None]]
@@ -234,7 +245,13 @@ class RpcStream:
 
 
 class Connection:
-    """An authenticated peer connection. Create it with :func:`connect` or :func:`serve`."""
+    """An authenticated peer connection. Create it with :func:`connect` or :func:`serve`.
+
+    ``closed`` turns true as soon as the connection starts to close (nothing more can be
+    sent); :meth:`wait_closed` returns once it is wholly closed (TCP included). Then
+    ``close_reason`` says why, and ``close_error`` is None for a clean close (goodbyes
+    exchanged both ways, docs/protocol.md 5.8) or the error that made it unclean.
+    """
 
     def __init__(
         self,
@@ -260,13 +277,39 @@ class Connection:
         self._calls: dict[int, trio.MemorySendChannel[Any]] = {}
         self._streams: dict[int, RpcStream] = {}
         self._nursery: trio.Nursery | None = None
+        # The reader runs in this scope. Once a close begins it gets the closing deadline
+        # and a shield, so the goodbye exchange ends on its own terms or at the deadline.
+        self._reader_scope = trio.CancelScope()
+        self._running = False
+        self._heard_goodbye = False  # the peer's packet-stream goodbye came in
+        self._goodbye_sent = False  # ours went out (or was attempted)
+        self._wire_broken = False  # a write was interrupted: no well-formed goodbye possible
+        self._concluded = False
+        self._finished = trio.Event()
         self.closed = False
         self.close_reason: str | None = None
-        self._done = trio.Event()
+        self.close_error: P2PSocialError | None = None
         self.bytes_in = 0
         self.bytes_out = 0
 
+    @property
+    def closed_cleanly(self) -> bool:
+        """True once the connection is closed and both sides' goodbyes were exchanged."""
+        return self._finished.is_set() and self.close_error is None
+
     # -- sending
+
+    async def _write(self, wire: bytes) -> None:
+        """Write box-stream bytes; the caller holds the send lock."""
+        written = False
+        try:
+            with _map_errors():
+                await self.tcp.send_all(wire)
+            written = True
+        finally:
+            if not written:  # cancelled or failed part way: the stream may hold half a packet
+                self._wire_broken = True
+        self.bytes_out += len(wire)
 
     async def _send(self, make_frames: Callable[[], bytes]) -> None:
         """Write the frames ``make_frames()`` returns, in order with every other send."""
@@ -275,10 +318,7 @@ class Connection:
         async with self._send_lock:
             if self.closed:
                 raise PeerDisconnected(f"connection to {self.remote_id} is closed")
-            wire = self._encoder.encrypt(make_frames())
-            with _map_errors():
-                await self.tcp.send_all(wire)
-            self.bytes_out += len(wire)
+            await self._write(self._encoder.encrypt(make_frames()))
 
     async def call(self, name: str, args: Any = None) -> Any:
         """Make an async request and wait for its answer. Raises RpcError for an error
@@ -326,81 +366,147 @@ class Connection:
             with trio.CancelScope(shield=True):
                 await rpc.end()
 
-    async def aclose(self, reason: str = "closed") -> None:
-        """Say goodbye (packet-stream, then box-stream) and close. Idempotent."""
-        if self.closed:
-            return
-        with trio.CancelScope(shield=True), trio.move_on_after(2):
-            try:
-                async with self._send_lock:
-                    wire = self._encoder.encrypt(self._packets.goodbye())
-                    wire += self._encoder.goodbye()
-                    with _map_errors():
-                        await self.tcp.send_all(wire)
-            except (P2PSocialError, trio.BrokenResourceError):
-                pass
-        self._shutdown(reason)
-        with trio.CancelScope(shield=True):
-            await self.tcp.aclose()
+    # -- closing (docs/protocol.md 5.8)
 
-    def _shutdown(self, reason: str, error: P2PSocialError | None = None) -> None:
-        if not self.closed:
-            self.closed = True
-            self.close_reason = reason
-        # To a call or stream, any end of the connection is a disconnect; what the peer
-        # did wrong (``error``) is logged and kept in close_reason.
-        failure = PeerDisconnected(f"connection to {self.remote_id} {reason}")
-        if error is not None:
-            failure.__cause__ = error
+    async def aclose(self, reason: str = "closed") -> None:
+        """Close with goodbyes: send our packet-stream goodbye and box-stream goodbye, then
+        wait up to GOODBYE_TIMEOUT seconds for the peer's two goodbyes, then close TCP.
+
+        Idempotent, and not cancellable (but bounded by the deadline). If the peer already
+        started a close, or the connection already broke, this only waits for the end.
+        Afterwards ``close_error`` is None if the close was clean.
+        """
+        with trio.CancelScope(shield=True):
+            if self._begin_close(reason):
+                try:
+                    with trio.move_on_at(self._reader_scope.deadline):
+                        await self._send_goodbye()
+                except PeerDisconnected as exc:
+                    self._conclude(exc)
+                    self._reader_scope.cancel()
+                self._stop_handlers()
+                if not self._running:  # no reader (never started): nobody can hear the peer
+                    self._conclude(PeerDisconnected("closed without reading the peer's goodbye"))
+                    await self.tcp.aclose()
+                    self._finished.set()
+            await self._finished.wait()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is wholly closed (``close_reason`` is then set)."""
+        await self._finished.wait()
+
+    def _begin_close(self, reason: str) -> bool:
+        """Start a close with goodbyes (the first caller wins; False if a close or a failure
+        came first): nothing more is sent but goodbyes, calls and streams fail with
+        PeerDisconnected, and the reader must see the peer's goodbyes before the deadline."""
+        if self.closed:
+            return False
+        self.closed = True
+        self.close_reason = reason
+        self._abandon(PeerDisconnected(f"connection to {self.remote_id} {reason}"))
+        scope = self._reader_scope
+        scope.deadline = min(scope.deadline, trio.current_time() + GOODBYE_TIMEOUT)
+        scope.shield = True
+        return True
+
+    async def _send_goodbye(self) -> None:
+        """Write our packet-stream goodbye and box-stream goodbye, in one write, once.
+
+        Takes the send lock, so a frame already being written goes out whole first."""
+        async with self._send_lock:
+            if self._goodbye_sent or self._concluded:
+                return
+            self._goodbye_sent = True
+            if self._wire_broken:
+                raise PeerDisconnected("can't say goodbye: an interrupted write broke the stream")
+            wire = self._encoder.encrypt(self._packets.goodbye()) + self._encoder.goodbye()
+            await self._write(wire)
+
+    def _stop_handlers(self) -> None:
+        """Cancel the handler tasks (the reader is shielded once a close has begun)."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _abandon(self, failure: PeerDisconnected) -> None:
+        """Fail every call and stream still open: to them, any close is a disconnect."""
         for channel in self._calls.values():
             channel.close()
         self._calls.clear()
         for rpc in self._streams.values():
             rpc._finish(failure)
         self._streams.clear()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-        self._done.set()
 
-    async def wait_closed(self) -> None:
-        await self._done.wait()
+    def _conclude(self, error: P2PSocialError | None) -> None:
+        """Record how the connection ended (the first call wins): ``error`` None is a clean
+        close. A failure before any goodbye fails the open calls and names the reason."""
+        if self._concluded:
+            return
+        self._concluded = True
+        self.close_error = error
+        if not self.closed:
+            self.closed = True
+            kind = "cut off" if isinstance(error, RemoteProtocolError) else "lost"
+            self.close_reason = f"{kind}: {error}"
+            # What the peer did wrong (``error``) is logged and kept in close_reason.
+            failure = PeerDisconnected(f"connection to {self.remote_id} {self.close_reason}")
+            failure.__cause__ = error
+            self._abandon(failure)
+        elif error is not None:
+            self.close_reason = f"{self.close_reason} (goodbye failed: {error})"
 
     # -- receiving
 
     async def _run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The reader task, with a nursery for handler tasks. Ends when the peer goes."""
+        """The reader task, with a nursery for handler tasks. Ends when the connection has
+        closed: goodbyes exchanged, a protocol error, the transport lost, or the closing
+        deadline passed. TCP is closed and ``wait_closed`` released before the handlers
+        have finished (so a handler may itself wait for the close)."""
+        self._running = True
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            reason = "closed by peer"
-            error: P2PSocialError | None = None
             try:
+                await self._read_until_closed()
+            finally:
+                nursery.cancel_scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await self.tcp.aclose()
+                self._finished.set()
+
+    async def _read_until_closed(self) -> None:
+        error: P2PSocialError | None = None
+        clean = False
+        try:
+            with self._reader_scope:
                 if self._trailing:
                     self._decoder.receive_data(self._trailing)
-                    await self._pump()
-                while not self.closed:
+                while not await self._pump():
                     with _map_errors():
                         data = await self.tcp.receive_some(READ_SIZE)
                     self.bytes_in += len(data)
-                    self._decoder.receive_data(bytes(data))
-                    if await self._pump():
-                        break
-            except RemoteProtocolError as exc:
-                reason = f"cut off: {exc}"
-                error = exc
-                log.warning("peer %s broke the protocol: %s", self.remote_id, exc)
-            except PeerDisconnected as exc:
-                reason = f"lost: {exc}"
-                error = exc
-            self._shutdown(reason, error)
-        with trio.CancelScope(shield=True):
-            await self.tcp.aclose()
+                    self._decoder.receive_data(bytes(data))  # b"": end of file
+                clean = True
+            if not clean:  # our scope's deadline passed, or aclose gave up
+                error = PeerDisconnected(
+                    f"no goodbye from {self.remote_id} within {GOODBYE_TIMEOUT:g} s"
+                )
+        except RemoteProtocolError as exc:
+            error = exc
+            log.warning("peer %s broke the protocol: %s", self.remote_id, exc)
+        except PeerDisconnected as exc:
+            error = exc
+        finally:
+            if not clean and error is None:  # cancelled from outside before any close
+                error = PeerDisconnected("connection cancelled")
+            self._conclude(error)
 
     async def _pump(self) -> bool:
-        """Process what the decoders hold; True once the peer said goodbye."""
+        """Process what the decoders hold; True once the peer's box-stream ended cleanly
+        after its packet-stream goodbye. Raises RemoteProtocolError for a broken peer."""
         while True:
             event = self._decoder.next_event()
             if isinstance(event, boxstream.Goodbye):
+                self._end_of_packets()
                 return True
             if not isinstance(event, boxstream.Data):
                 return False
@@ -410,8 +516,31 @@ class Connection:
                 if frame is packets.NEED_DATA:
                     break
                 if isinstance(frame, packets.Goodbye):
-                    return True
+                    if self._heard_goodbye:
+                        break  # no byte after it (that would have raised)
+                    self._heard_goodbye = True
+                    await self._answer_goodbye()
+                    continue  # bytes after the goodbye raise FramingError here
                 await self._dispatch(frame)
+
+    async def _answer_goodbye(self) -> None:
+        """The peer said goodbye: abandon its calls, send our goodbyes (unless we already
+        did: then this completes our own close), and read on to its box-stream goodbye."""
+        self._begin_close("closed by peer")
+        await self._send_goodbye()
+        self._stop_handlers()
+
+    def _end_of_packets(self) -> None:
+        """The peer's box-stream goodbye ends the packet stream's input; that is clean only
+        after the peer's packet-stream goodbye, with no partial frame (5.8)."""
+        self._packets.receive_data(b"")
+        try:
+            event = self._packets.next_event()
+        except FramingError as exc:
+            raise FramingError(
+                f"box-stream goodbye before the packet-stream goodbye ({exc})"
+            ) from exc
+        assert isinstance(event, packets.Goodbye)
 
     async def _dispatch(self, event: packets.Event) -> None:
         if isinstance(event, packets.Response):
@@ -433,6 +562,8 @@ class Connection:
                 # Our side ends when its handler returns or its stream() block exits:
                 # items still queued for the handler may yet be answered.
                 rpc._finish(RpcError(0, f"{err.code}: {err.message}", err.code) if err else None)
+        elif self.closed:
+            pass  # a request that crossed our goodbye: it can no longer be answered
         elif isinstance(event, packets.Request):
             self._start_handler(event)
         elif isinstance(event, packets.InvalidRequest):

@@ -43,9 +43,13 @@ most what the shell hands it (one frame plus one read, if the shell only reads a
 ``NEED_DATA``); :attr:`PacketStream.bytes_buffered` tells how much that is.
 
 *Goodbye.* Nine zero bytes end the packet stream: after :meth:`PacketStream.goodbye` we send
-nothing more; after the peer's :class:`Goodbye` any byte from it is an error, and its open
-calls are abandoned (the shell fails them and answers with its own goodbye). The transport
-ending before the peer's goodbye is a :class:`FramingError`.
+nothing more, but go on receiving, with every check, until the peer's :class:`Goodbye` (it
+may have sent frames before it saw ours). After the peer's Goodbye any byte from it is an
+error, and its open calls are abandoned (the shell fails them and answers with its own
+goodbye). End of input (``receive_data(b"")``: for the shell, the peer's box-stream goodbye
+or a closed socket) before the peer's goodbye, or inside a frame, is a :class:`FramingError`;
+after it, ``next_event`` keeps returning Goodbye: a clean end. The whole close sequence is
+in ``docs/protocol.md`` 5.8.
 """
 
 from __future__ import annotations

@@ -1,14 +1,26 @@
-"""The trio shell over real TCP on loopback, both ends in this process."""
+"""The trio shell: over real TCP on loopback with both ends in this process, and against a
+hand-driven remote (the project's own box-stream and packet-stream machines) in memory."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
-from p2psocial.errors import HandshakeFailed, PeerDisconnected, RpcError
+from p2psocial.errors import (
+    FramingError,
+    HandshakeFailed,
+    PeerDisconnected,
+    RpcError,
+    StreamCut,
+)
 from p2psocial.net.connection import (
+    GOODBYE_TIMEOUT,
     Connection,
     Handlers,
     RpcStream,
@@ -16,7 +28,8 @@ from p2psocial.net.connection import (
     serve,
     stream_handler,
 )
-from p2psocial.proto.handshake import NETWORK_KEY
+from p2psocial.proto import boxstream, packets
+from p2psocial.proto.handshake import NETWORK_KEY, Session
 from tests.helpers import make_keys
 
 SERVER = make_keys(10)
@@ -169,3 +182,227 @@ async def test_silent_server_times_out() -> None:
             ):
                 pass
         nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- closing, real TCP
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("closer", ["client", "server"])
+async def test_close_started_by_either_side_is_clean_for_both(closer: str) -> None:
+    server_conns: list[Connection] = []
+
+    async def on_connection(conn: Connection) -> None:
+        server_conns.append(conn)
+        if closer == "server":
+            assert await conn.call("test.echo", [1]) == {"echo": [1], "from": SERVER.feed_id}
+            await conn.aclose("server leaves")
+        await conn.wait_closed()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                lambda task_status: serve(
+                    "127.0.0.1",
+                    0,
+                    keys=SERVER,
+                    network_key=NETWORK_KEY,
+                    on_connection=on_connection,
+                    handlers=HANDLERS,
+                    task_status=task_status,
+                )
+            )
+            port = listeners[0].socket.getsockname()[1]
+            async with connect(
+                "127.0.0.1",
+                port,
+                SERVER.public,
+                keys=CLIENT,
+                network_key=NETWORK_KEY,
+                handlers=HANDLERS,
+            ) as conn:
+                if closer == "server":
+                    await conn.wait_closed()
+                else:
+                    assert await conn.call("test.echo", [2]) == {
+                        "echo": [2],
+                        "from": CLIENT.feed_id,
+                    }
+            await server_conns[0].wait_closed()
+            nursery.cancel_scope.cancel()
+    client, server = conn, server_conns[0]
+    assert client.closed_cleanly, client.close_reason
+    assert server.closed_cleanly, server.close_reason
+    if closer == "server":
+        assert (client.close_reason, server.close_reason) == ("closed by peer", "server leaves")
+    else:
+        assert (client.close_reason, server.close_reason) == ("closed", "closed by peer")
+
+
+# ---------------------------------------------------------------------------- closing, byte level
+
+# One fixed session: "us" is the Connection under test, "them" the hand-driven remote.
+KEY_US, NONCE_US = bytes(range(32)), bytes(range(100, 124))
+KEY_THEM, NONCE_THEM = bytes(range(32, 64)), bytes(range(200, 224))
+OUR_SESSION = Session(KEY_US, NONCE_US, KEY_THEM, NONCE_THEM)
+
+
+class Remote:
+    """The peer, byte by byte: it seals and opens with the project's own box-stream
+    machines and reads frames with its own packet-stream machine."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.encoder = boxstream.Encoder(KEY_THEM, NONCE_THEM)
+        self.decoder = boxstream.Decoder(KEY_US, NONCE_US)
+        self.packets = packets.PacketStream()
+        self.wire = bytearray()  # every byte we sent, as read here
+
+    async def send_frames(self, frames: bytes) -> None:
+        await self.stream.send_all(self.encoder.encrypt(frames))
+
+    async def send_goodbyes(self, packet_stream: bool = True) -> None:
+        wire = self.encoder.encrypt(self.packets.goodbye()) if packet_stream else b""
+        await self.stream.send_all(wire + self.encoder.goodbye())
+
+    async def box_event(self) -> boxstream.Data | boxstream.Goodbye:
+        """Our next box-stream event; raises StreamCut if we closed TCP without goodbye."""
+        while True:
+            event = self.decoder.next_event()
+            if not isinstance(event, boxstream.NeedData):
+                return event
+            data = await self.stream.receive_some(65536)
+            self.wire += data
+            self.decoder.receive_data(bytes(data))
+
+    async def frames(self) -> list[packets.Event]:
+        """The frames of our next box-stream data."""
+        event = await self.box_event()
+        assert isinstance(event, boxstream.Data)
+        self.packets.receive_data(event.data)
+        out: list[packets.Event] = []
+        while (frame := self.packets.next_event()) is not packets.NEED_DATA:
+            assert isinstance(frame, packets.Event)
+            out.append(frame)
+            if isinstance(frame, packets.Goodbye):
+                break
+        return out
+
+    async def expect_goodbyes_then_eof(self) -> None:
+        """We must send the packet-stream goodbye, then the box-stream goodbye, then close."""
+        assert await self.frames() == [packets.Goodbye()]
+        assert isinstance(await self.box_event(), boxstream.Goodbye)
+        assert await self.stream.receive_some(65536) == b""  # TCP closed, nothing after
+        self.decoder.receive_data(b"")
+        assert isinstance(self.decoder.next_event(), boxstream.Goodbye)  # a clean end here
+        self.packets.receive_data(b"")
+        assert self.packets.next_event() == packets.Goodbye()
+
+
+def our_wire(*frames: bytes, goodbye: bool = True) -> bytes:
+    """The exact bytes we must send: ``frames`` box-streamed, then both goodbyes."""
+    mirror = boxstream.Encoder(KEY_US, NONCE_US)
+    wire = b"".join(mirror.encrypt(f) for f in frames)
+    if goodbye:
+        wire += mirror.encrypt(packets.GOODBYE_FRAME) + mirror.goodbye()
+    return wire
+
+
+@asynccontextmanager
+async def wired(handlers: Handlers | None = None) -> AsyncIterator[tuple[Connection, Remote]]:
+    ours, theirs = trio.testing.memory_stream_pair()
+    conn = Connection(ours, OUR_SESSION, CLIENT.public, handlers or {}, initiator=True)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn._run)
+            yield conn, Remote(theirs)
+            await conn.wait_closed()
+
+
+async def failing_call(conn: Connection, failures: list[BaseException]) -> None:
+    try:
+        await conn.call("x.y", {})
+    except PeerDisconnected as exc:
+        failures.append(exc)
+
+
+@pytest.mark.trio
+async def test_peer_goodbye_is_answered_with_both_goodbyes_then_close() -> None:
+    failures: list[BaseException] = []
+    async with wired() as (conn, remote), trio.open_nursery() as calls:
+        calls.start_soon(failing_call, conn, failures)
+        [request] = await remote.frames()
+        assert request == packets.Request(-1, "x.y", {}, packets.CallType.ASYNC)
+        await remote.send_goodbyes()
+        await remote.expect_goodbyes_then_eof()
+    assert conn.closed_cleanly
+    assert (conn.close_reason, conn.close_error) == ("closed by peer", None)
+    assert len(failures) == 1  # the open call was abandoned: PeerDisconnected
+    _, request_frame = packets.PacketStream().request("x.y", {})
+    assert bytes(remote.wire) == our_wire(request_frame)
+
+
+@pytest.mark.trio
+async def test_our_close_waits_for_the_peer_goodbyes() -> None:
+    async with wired(HANDLERS) as (conn, remote), trio.open_nursery() as nursery:
+        nursery.start_soon(conn.aclose)
+        assert await remote.frames() == [packets.Goodbye()]
+        assert isinstance(await remote.box_event(), boxstream.Goodbye)
+        await trio.testing.wait_all_tasks_blocked()
+        assert conn.closed and not conn.closed_cleanly  # still waiting: TCP stays open
+        # A request that crossed our goodbye is read and checked, but not answered.
+        _, request = remote.packets.request("test.echo", [1])
+        await remote.send_frames(request)
+        await remote.send_goodbyes()
+        await conn.wait_closed()
+        assert await remote.stream.receive_some(65536) == b""  # nothing after our goodbye
+    assert conn.closed_cleanly
+    assert (conn.close_reason, conn.close_error) == ("closed", None)
+    assert bytes(remote.wire) == our_wire()
+
+
+@pytest.mark.trio
+async def test_box_stream_goodbye_alone_is_a_connection_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures: list[BaseException] = []
+    caplog.set_level(logging.WARNING, "p2psocial.net")
+    async with wired() as (conn, remote), trio.open_nursery() as calls:
+        calls.start_soon(failing_call, conn, failures)
+        assert len(await remote.frames()) == 1
+        await remote.send_goodbyes(packet_stream=False)
+        with pytest.raises(StreamCut):  # we answer nothing: no goodbye of either kind
+            await remote.box_event()
+    assert not conn.closed_cleanly
+    assert isinstance(conn.close_error, FramingError)
+    assert conn.close_reason is not None
+    assert conn.close_reason.startswith(
+        "cut off: box-stream goodbye before the packet-stream goodbye"
+    )
+    assert "broke the protocol" in caplog.text
+    assert len(failures) == 1
+    _, request_frame = packets.PacketStream().request("x.y", {})
+    assert bytes(remote.wire) == our_wire(request_frame, goodbye=False)
+
+
+@pytest.mark.trio
+async def test_peer_goodbye_then_cut_is_not_clean() -> None:
+    async with wired() as (conn, remote):
+        await remote.stream.send_all(remote.encoder.encrypt(remote.packets.goodbye()))
+        assert await remote.frames() == [packets.Goodbye()]  # we answer...
+        await remote.stream.aclose()  # ...but the peer never ends its box-stream
+    assert not conn.closed_cleanly
+    assert isinstance(conn.close_error, StreamCut)
+    assert conn.close_reason is not None
+    assert conn.close_reason.startswith("closed by peer (goodbye failed: ")
+
+
+@pytest.mark.trio
+async def test_our_close_gives_up_at_the_deadline(autojump_clock: trio.testing.MockClock) -> None:
+    async with wired() as (conn, remote):
+        start = trio.current_time()
+        await conn.aclose("bye")
+        assert trio.current_time() - start == pytest.approx(GOODBYE_TIMEOUT)
+        await remote.expect_goodbyes_then_eof()  # we did say goodbye, then closed at the deadline
+    assert isinstance(conn.close_error, PeerDisconnected)
+    assert conn.close_reason == f"bye (goodbye failed: no goodbye from {CLIENT.feed_id} within 2 s)"

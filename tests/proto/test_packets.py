@@ -502,6 +502,25 @@ def test_goodbye(pair: Pair) -> None:
     assert pair.a.next_event() == Goodbye() == pair.b.next_event()
 
 
+def test_after_our_goodbye_frames_are_still_read_and_checked() -> None:
+    """Between our goodbye and the peer's, its frames (sent before it saw ours) are parsed
+    and checked as ever, but can no longer be answered (docs/protocol.md 5.8)."""
+    m = PacketStream()
+    assert m.goodbye() == GOODBYE_FRAME
+    m.receive_data(_req(1))
+    assert m.next_event() == Request(-1, "x.y", [], CallType.ASYNC)
+    with pytest.raises(LocalProtocolError):
+        m.respond(-1, True)
+    m.receive_data(GOODBYE_FRAME)
+    m.receive_data(b"")  # the peer's box-stream goodbye (or EOF) right after its goodbye
+    assert m.next_event() == Goodbye() == m.next_event()
+    broken = PacketStream()
+    broken.goodbye()
+    broken.receive_data(frame(0, -5, b"\xc3"))  # an answer to a call we never made
+    with pytest.raises(FramingError):
+        broken.next_event()
+
+
 def test_eof_without_goodbye_is_error() -> None:
     m = PacketStream()
     m.receive_data(_req(1))
