@@ -44,16 +44,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from p2psocial.api.hub import DropQueue
-from p2psocial.api.jsonrpc import (
-    ErrorResponse,
-    LineReader,
-    Notification,
-    Response,
-    encode_notification,
-    encode_request,
-    parse_server_line,
-)
 from p2psocial.errors import (
     CodecError,
     DaemonNotRunning,
@@ -61,6 +51,16 @@ from p2psocial.errors import (
     P2PSocialError,
     PeerDisconnected,
     RpcError,
+)
+from p2psocial.proto.dropqueue import DropQueue
+from p2psocial.proto.jsonrpc import (
+    ErrorResponse,
+    LineReader,
+    Notification,
+    Response,
+    encode_notification,
+    encode_request,
+    parse_server_line,
 )
 
 if TYPE_CHECKING:

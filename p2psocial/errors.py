@@ -22,14 +22,23 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     │           └── FeedForked        a second entry at a held sequence: fork proof
     ├── InvalidId                     a feed, message or blob id is malformed
     ├── IdentityError                 the key file is missing, damaged or unsafe
+    ├── UnpublishableContent          content we were asked to publish breaks a rule
+    │   └── LocalContentTooLarge      ... by being over the size limit
     ├── ConfigError                   a setting or command-line value is unusable
-    │   └── BadRecipients             a private message needs 1 to 7 recipients
+    │   ├── BadRecipients             a private message needs 1 to 7 recipients
+    │   ├── InvalidInvite             an invite code is malformed
+    │   └── DaemonAlreadyRunning      another daemon holds this home
     ├── PeerDisconnected              the connection was closed or broken
+    ├── InviteFailed                  redeeming an invite failed (unreachable, broken)
+    ├── InviteRefused                 the pub said no (unknown, used up, expired)
     ├── StorageError                  the database cannot be used
     │   └── DatabaseCorrupt           the database file is damaged or not ours
     ├── NotFound                      a requested feed or message is not stored
     ├── DaemonNotRunning              a command needs the daemon and it is not running
     └── RpcError(code, message, data) an error answer from a JSON-RPC or peer RPC call
+        └── InvalidParams             a call's parameter is missing or wrong (-32602)
+
+``RemoteProtocolError`` also has ``LineTooLong`` (a JSON-RPC line over the limit).
 """
 
 from __future__ import annotations
@@ -179,6 +188,36 @@ class BadRecipients(ConfigError):
     """A private message was given no recipients, or more than the 7 it can hold."""
 
 
+class InvalidInvite(ConfigError):
+    """An invite code is malformed; the message says which part."""
+
+
+class DaemonAlreadyRunning(ConfigError):
+    """Another daemon holds this home (its lock file), so this one must not start."""
+
+
+class UnpublishableContent(P2PSocialError):
+    """Content we were asked to publish breaks a content rule (no ``type``, a value CBOR
+    content cannot hold, a type's own rule). A local error: nothing was published. The same
+    rule broken by a peer's entry is :class:`InvalidContent`."""
+
+
+class LocalContentTooLarge(UnpublishableContent):
+    """Content we were asked to publish is over the size limit once encoded."""
+
+
+class InviteFailed(P2PSocialError):
+    """Redeeming an invite failed: the pub could not be reached or the exchange broke."""
+
+
+class InviteRefused(P2PSocialError):
+    """The pub refused the invite (unknown, used up or expired); the message says why."""
+
+
+class LineTooLong(RemoteProtocolError):
+    """A JSON-RPC line is longer than the reader's limit (the line is not buffered)."""
+
+
 class PeerDisconnected(P2PSocialError):
     """The connection to a peer is closed (by us) or broken (by anything else)."""
 
@@ -211,3 +250,18 @@ class RpcError(P2PSocialError):
         self.code = code
         self.message = message
         self.data = data
+
+
+INVALID_PARAMS_CODE = -32602
+
+
+class InvalidParams(RpcError):
+    """A call's parameter is missing, of the wrong type or out of range (JSON-RPC -32602).
+    ``data`` is ``{"type": "InvalidParams", "param": name}`` when one parameter is to blame."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        data: dict[str, Any] = {"type": "InvalidParams"}
+        if param is not None:
+            data["param"] = param
+        super().__init__(INVALID_PARAMS_CODE, message, data)
+        self.param = param

@@ -13,12 +13,8 @@ import binascii
 from dataclasses import dataclass
 
 from p2psocial.config import parse_address
-from p2psocial.errors import ConfigError, InvalidId
+from p2psocial.errors import ConfigError, InvalidId, InvalidInvite
 from p2psocial.identity import Keypair, feed_id, parse_feed_id
-
-
-class InvalidInvite(ConfigError):
-    """The invite code is malformed; the message says which part."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import cbor2
 from p2psocial.identity import feed_id, message_id
 
 if TYPE_CHECKING:
+    from p2psocial.feed.chain import Accepted
     from p2psocial.feed.entry import Entry
 
 
@@ -41,9 +42,22 @@ class Message:
     received: int
     raw: bytes
     content_bytes: bytes | None
+    value: dict[str, Any] | bytes | None
+    """The decoded content (see :attr:`content`)."""
 
     @classmethod
-    def from_entry(cls, entry: Entry, content: bytes | None, received: int) -> Message:
+    def from_entry(
+        cls,
+        entry: Entry,
+        content: bytes | None,
+        received: int,
+        value: dict[str, Any] | bytes | None = None,
+    ) -> Message:
+        """A message of a stored entry; ``value`` is its decoded content if the caller has
+        it (else the content bytes are decoded here)."""
+        if value is None and content is not None:
+            decoded = cbor2.loads(content)
+            value = decoded if isinstance(decoded, dict | bytes) else None
         return cls(
             id=entry.id,
             author=entry.author,
@@ -53,7 +67,13 @@ class Message:
             received=received,
             raw=entry.raw,
             content_bytes=content,
+            value=value,
         )
+
+    @classmethod
+    def from_accepted(cls, accepted: Accepted) -> Message:
+        """The message of an entry just stored, from its one decoded form."""
+        return cls.from_entry(accepted.entry, accepted.content, accepted.received, accepted.value)
 
     @property
     def key(self) -> str:
@@ -67,10 +87,7 @@ class Message:
     @property
     def content(self) -> dict[str, Any] | bytes | None:
         """Decoded content: a map (public), bytes (private) or None (not held)."""
-        if self.content_bytes is None:
-            return None
-        value = cbor2.loads(self.content_bytes)
-        return value if isinstance(value, dict | bytes) else None
+        return self.value
 
     @property
     def is_private(self) -> bool:

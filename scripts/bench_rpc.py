@@ -45,7 +45,8 @@ from bench_ingest import build
 from p2psocial.client import Client
 from p2psocial.errors import DaemonNotRunning
 from p2psocial.home import Home
-from p2psocial.social import post_content
+from p2psocial.identity import message_id
+from p2psocial.msgtypes.post import post_content
 from p2psocial.store.store import Store
 
 if TYPE_CHECKING:
@@ -140,12 +141,12 @@ def prefill(home: Home, entries: int, authors: int, replies: int) -> str:
     keys = home.create_identity(os.urandom(32))
     data = build(entries, authors)
     now = time.time_ns() // 1_000_000
-    with Store.open(home.store_path) as store:
+    with Store.open(home.store_path, owner=keys) as store:
         batches = (data[i : i + 5000] for i in range(0, len(data), 5000))
         for result in store.append_stream(batches, lambda: now):
             if result.errors:
                 raise SystemExit(f"setup failed: {result.errors}")
-        root = store.publish(keys, post_content("the root of a thread"), now).key
+        root = message_id(store.publish(keys, post_content("the root of a thread"), now).entry.id)
         for n in range(replies):
             store.publish(keys, post_content(f"reply {n}", root=root), now)
     return root

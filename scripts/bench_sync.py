@@ -34,7 +34,7 @@ from bench_ingest import build, raw_verify_rate
 from p2psocial.client import Client
 from p2psocial.home import Home
 from p2psocial.identity import feed_id
-from p2psocial.store.contacts import contact_content
+from p2psocial.msgtypes.contact import contact_content
 from p2psocial.store.store import Store
 
 BIN = Path(sys.executable).parent
@@ -102,12 +102,12 @@ def main() -> None:
         home_a, home_b = Home(Path(tmp) / "a"), Home(Path(tmp) / "b")
         keys_a = home_a.create_identity(os.urandom(32))
         keys_b = home_b.create_identity(os.urandom(32))
-        with Store.open(home_a.store_path, verify_workers=None) as store:
+        with Store.open(home_a.store_path, verify_workers=None, owner=keys_a) as store:
             batches = (data[i : i + 5000] for i in range(0, len(data), 5000))
             for result in store.append_stream(batches, lambda: 1_800_000_000_000):
                 if result.errors:
                     raise SystemExit(f"setup failed: {result.errors}")
-        with Store.open(home_b.store_path) as store:
+        with Store.open(home_b.store_path, owner=keys_b) as store:
             for author in authors:
                 content = contact_content(author, following=True, blocking=False)
                 store.publish(keys_b, content, 1_800_000_000_000)

@@ -1,4 +1,8 @@
-"""The real console script, run as a user runs it."""
+"""The real console script, run as a user runs it.
+
+The command tests run twice: without a daemon (the CLI calls the methods in-process on the
+store) and with a real daemon on the same home (the CLI calls them over its socket). Both
+must give the same output, the same limits and the same errors."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from p2psocial.identity import feed_id
+from tests.e2e.daemons import DaemonProcess
 from tests.helpers import BIN
 
 
@@ -26,6 +32,33 @@ def home(env: dict[str, str]) -> Path:
     return Path(env["P2PSOCIAL_HOME"])
 
 
+class Cli:
+    """The console script on one home; in ``daemon`` mode a real daemon runs on that home
+    from the first ``init`` on, so every later command goes through its socket."""
+
+    def __init__(self, env: dict[str, str], mode: str) -> None:
+        self.env = env
+        self.mode = mode
+        self.daemon: DaemonProcess | None = None
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = run(self.env, *args, ok=ok)
+        if args[:1] == ("init",) and self.mode == "daemon" and self.daemon is None:
+            self.daemon = DaemonProcess(home(self.env)).start()
+        return proc
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+
+
+@pytest.fixture(params=["offline", "daemon"])
+def cli(request: pytest.FixtureRequest, cli_env: dict[str, str]):
+    c = Cli(cli_env, request.param)
+    yield c
+    c.stop()
+
+
 def test_help_lists_commands(cli_env: dict[str, str]) -> None:
     out = run(cli_env, "--help").stdout
     for command in ("init", "whoami", "post", "feed", "timeline", "show"):
@@ -33,22 +66,53 @@ def test_help_lists_commands(cli_env: dict[str, str]) -> None:
     assert "Publish a public post" in run(cli_env, "post", "--help").stdout
 
 
-def test_init_post_read(cli_env: dict[str, str]) -> None:
-    created = run(cli_env, "init").stdout
-    me = json.loads(run(cli_env, "whoami", "--json").stdout)["feed_id"]
+def test_init_post_read(cli: Cli) -> None:
+    created = cli("init").stdout
+    me = json.loads(cli("whoami", "--json").stdout)["feed_id"]
     assert me in created and me.startswith("@") and me.endswith(".ed25519")
-    secret = home(cli_env) / "secret"
+    secret = home(cli.env) / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    first = run(cli_env, "post", "hello world").stdout.strip()
-    second = json.loads(run(cli_env, "post", "second post", "--json").stdout)
+    first = cli("post", "hello world").stdout.strip()
+    second = json.loads(cli("post", "second post", "--json").stdout)
     assert second["seq"] == 2 and second["previous"] == first
-    lines = run(cli_env, "feed", "--json").stdout.splitlines()
+    lines = cli("feed", "--json").stdout.splitlines()
     assert [json.loads(x)["content"]["text"] for x in lines] == ["second post", "hello world"]
-    assert "hello world" in run(cli_env, "timeline").stdout
-    shown = json.loads(run(cli_env, "show", first, "--json").stdout)
+    assert "hello world" in cli("timeline").stdout
+    shown = json.loads(cli("show", first, "--json").stdout)
     assert shown["author"] == me and shown["content"] == {"type": "post", "text": "hello world"}
-    limited = run(cli_env, "timeline", "--json", "--limit", "1").stdout.splitlines()
+    limited = cli("timeline", "--json", "--limit", "1").stdout.splitlines()
     assert len(limited) == 1
+    reply = json.loads(cli("post", "--reply-to", first, "a reply", "--json").stdout)
+    assert reply["content"]["root"] == first
+    thread = [json.loads(x)["id"] for x in cli("thread", reply["id"], "--json").stdout.splitlines()]
+    assert thread == [first, reply["id"]]
+
+
+def test_limits_and_errors_are_the_same_with_and_without_a_daemon(cli: Cli) -> None:
+    cli("init")
+    cli("post", "one")
+    assert len(cli("feed", "--json", "-n", "1000").stdout.splitlines()) == 1
+    for command in ("feed", "timeline"):
+        proc = cli(command, "-n", "5000", ok=False)
+        assert proc.returncode == 1
+        assert proc.stderr == "p2psocial: error: parameter 'limit' must be <= 1000, not 5000\n"
+    proc = cli("thread", "%" + "A" * 43 + "=.sha256", ok=False)
+    assert proc.returncode == 1 and "no such message" in proc.stderr
+
+
+def test_graph_and_peers(cli: Cli) -> None:
+    cli("init")
+    other = feed_id(b"\x01" * 32)
+    assert cli("follow", other).stdout.strip() == f"now following {other}"
+    assert "already following" in cli("follow", other).stdout
+    assert cli("block", other).stdout.strip() == f"now blocking {other}"
+    proc = cli("connect", f"127.0.0.1:1:{other}")
+    expected = "connecting to" if cli.mode == "daemon" else "the daemon is not running"
+    assert expected in proc.stdout
+    known = [json.loads(x) for x in cli("peers", "--json").stdout.splitlines()]
+    assert {p["feed_id"] for p in known} == {other}
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["running"] is (cli.mode == "daemon") and status["entries"] == 2
 
 
 def test_second_init_keeps_identity(cli_env: dict[str, str]) -> None:
@@ -78,13 +142,13 @@ def test_xdg_default(cli_env: dict[str, str], tmp_path: Path) -> None:
         (["show", "%nope"], "message id must end with '.sha256'"),
         (["feed", "@bad"], "feed id must end with '.ed25519'"),
         (["show", "%" + "A" * 43 + "=.sha256"], "no such message"),
-        (["post", "   "], "needs some text"),
+        (["post", "   "], "parameter 'text' must not be empty"),
         (["post", "x" * 9000], "more than the 8192 allowed"),
     ],
 )
-def test_user_errors_are_one_line(cli_env: dict[str, str], args: list[str], needle: str) -> None:
-    run(cli_env, "init")
-    proc = run(cli_env, *args, ok=False)
+def test_user_errors_are_one_line(cli: Cli, args: list[str], needle: str) -> None:
+    cli("init")
+    proc = cli(*args, ok=False)
     assert proc.returncode == 1
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -121,6 +185,7 @@ def test_corrupt_store_named(cli_env: dict[str, str]) -> None:
     assert db.read_bytes() == b"garbage" * 1000
 
 
-def test_bad_option_is_usage_error(cli_env: dict[str, str]) -> None:
-    proc = run(cli_env, "timeline", "--limit", "zero", ok=False)
+def test_bad_option_is_usage_error(cli: Cli) -> None:
+    cli("init")
+    proc = cli("timeline", "--limit", "zero", ok=False)
     assert proc.returncode == 2 and "limit" in proc.stderr.lower()

@@ -1,6 +1,6 @@
 """The local app interface: JSON-RPC 2.0 over the daemon's Unix socket (``<home>/rpc.sock``).
 
-- :mod:`p2psocial.api.jsonrpc`  sans-IO codec: lines in, requests out; responses, errors and
+- :mod:`p2psocial.proto.jsonrpc`  sans-IO codec: lines in, requests out; responses, errors and
   notifications to bytes; the error code table and the exception-to-code mapping.
 - :mod:`p2psocial.api.params`   typed access to a call's named parameters (wrong or missing
   parameters become error -32602 naming the parameter).

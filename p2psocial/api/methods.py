@@ -1,84 +1,69 @@
-"""The daemon's JSON-RPC methods (docs/rpc.md, "Methods"), registered on the local socket.
+"""The JSON-RPC methods (docs/rpc.md, "Methods"), over an :class:`~p2psocial.app.App`.
 
-Each method reads its named params through :class:`~p2psocial.api.params.Params` (a wrong,
-missing or unknown one is -32602 naming it; a malformed id is -32002 naming it), does its
-store work on the store thread, and answers JSON. Messages are answered in the form of
+The same registry serves the daemon's socket and the CLI without a daemon (``local.py``),
+so each method has one body, one set of limits and one error text. Each method reads its
+named params through :class:`~p2psocial.api.params.Params` (a wrong, missing or unknown one
+is -32602 naming it; a malformed id is -32002 naming it), does its store work through the
+app's gateway, and answers JSON. Messages are answered in the form of
 :meth:`p2psocial.model.Message.to_json` (see :func:`message_json`).
 
-Our new messages go through one :class:`Publisher`, which coalesces concurrent publishes
-into one turn of the store thread.
-
-Live messages: the daemon calls ``node.message_stored`` for every entry it stores (ours and
-replicated ones); :func:`start_api` points that hook at the hub, which queues one
-``message`` notification per matching ``subscribe`` subscription. Private messages we can
-read arrive decrypted through ``node.private_stored`` (:mod:`p2psocial.api.private_api`).
+Live messages: :func:`live_messages` subscribes to the app's ``Stored`` events and queues
+one ``message`` notification per matching ``subscribe`` subscription (private messages we
+can read go, decrypted, to ``filter: "private"`` subscriptions).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
-from typing import TYPE_CHECKING, Any, NoReturn
-
-import trio
+from typing import TYPE_CHECKING, Any
 
 from p2psocial.api.invite_api import register_invite_methods
-from p2psocial.api.jsonrpc import INVALID_CONTENT, INVALID_ID, NOT_FOUND, InvalidParams
-from p2psocial.api.private_api import private_publisher, register_private_methods
-from p2psocial.api.server import CallContext, Handler, MethodRegistry, RpcServer, serve_unix
+from p2psocial.api.private_api import register_private_methods
+from p2psocial.api.registry import MethodRegistry
 from p2psocial.config import parse_address
-from p2psocial.errors import ConfigError, ContentTooLarge, InvalidId, RpcError
+from p2psocial.errors import (
+    ConfigError,
+    InvalidId,
+    InvalidParams,
+    LocalContentTooLarge,
+    RpcError,
+    UnpublishableContent,
+)
 from p2psocial.feed.content import MAX_CONTENT_SIZE
 from p2psocial.identity import feed_id, parse_feed_id, parse_message_id
-from p2psocial.social import post_content
+from p2psocial.model import Message
+from p2psocial.msgtypes.post import MAX_MENTIONS, post_content
+from p2psocial.msgtypes.private import private_json
+from p2psocial.proto.jsonrpc import INVALID_CONTENT, INVALID_ID, NOT_FOUND
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from p2psocial.api.hub import Subscription
+    from p2psocial.api.hub import Hub, Subscription
     from p2psocial.api.params import Params
-    from p2psocial.daemon import Node
+    from p2psocial.api.registry import CallContext, Handler
+    from p2psocial.app import App
+    from p2psocial.events import Stored
+    from p2psocial.feed.chain import Accepted
     from p2psocial.feed.content import Content
-    from p2psocial.model import Message
     from p2psocial.store.store import Store
 
 __all__ = [
     "MAX_LIMIT",
     "SUBSCRIBE_FILTERS",
-    "Publisher",
+    "build_registry",
+    "live_messages",
     "mentions",
     "message_json",
-    "start_api",
 ]
 
 MAX_LIMIT = 1000
 """Most messages one call answers (``limit``)."""
 SUBSCRIBE_FILTERS = ("all", "feed", "type", "mentions", "private")
 """What ``subscribe`` can select (its ``filter`` parameter)."""
-MAX_MENTIONS = 100
-PUBLISH_BATCH = 64
-"""Most publishes written in one turn of the store thread."""
-
-_FLOAT_HEADS = (b"\xf9", b"\xfa", b"\xfb")  # CBOR half, single and double floats
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # ----------------------------------------------------------------------------- JSON forms
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (as JSON.stringify does)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -92,17 +77,9 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def message_json(message: Message) -> dict[str, Any]:
-    """The JSON form of a stored message (:meth:`Message.to_json`), always encodable.
-
-    Content is CBOR, which can hold NaN and infinities that JSON cannot: a peer may publish
-    them. They become ``null``, so one such message can never break a timeline answer or a
-    subscription. Only content holding floats at all is walked.
-    """
-    out = message.to_json()
-    data = message.content_bytes
-    if out["content"] is not None and data and any(head in data for head in _FLOAT_HEADS):
-        out["content"] = _finite(out["content"])
-    return out
+    """The JSON form of a stored message (:meth:`Message.to_json`), always encodable:
+    NaN and infinities, which CBOR content may hold and JSON cannot, become ``null``."""
+    return message.to_json()
 
 
 def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -163,112 +140,17 @@ def _not_found(message: str, **data: Any) -> RpcError:
     return RpcError(NOT_FOUND, message, {"type": "NotFound", **data})
 
 
-# ----------------------------------------------------------------------------- publishing
-
-
-class _Job:
-    """One publish waiting for the store thread."""
-
-    __slots__ = ("content", "done", "error", "message")
-
-    def __init__(self, content: Content) -> None:
-        self.content = content
-        self.done = trio.Event()
-        self.message: Message | None = None
-        self.error: Exception | None = None
-
-
-class Publisher:
-    """Writes our new messages, coalescing concurrent publishes.
-
-    A publish that finds the writer idle is written at once, by its own task. Publishes
-    that arrive while a write is under way queue up, and the writer task (:meth:`run`)
-    writes all of them in the next turn of the store thread: one thread hop for many
-    (in arrival order, each its own transaction). Each message is then announced
-    (:meth:`Node.published`: peers and subscribers). A write, once begun, is finished and
-    announced even if its caller is cancelled (its connection closed): never half done.
-    """
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-        self._jobs: deque[_Job] = deque()
-        self._busy = False
-        self._wake = trio.Event()
-
-    async def publish(self, content: Content) -> Message:
-        """Append ``content`` to our feed; raise what :meth:`Store.publish` raises."""
-        job = _Job(content)
-        if self._busy or self._jobs:
-            self._jobs.append(job)
-            self._wake.set()
-            await job.done.wait()
-        else:
-            await self._write_shielded([job])
-        if job.error is not None:
-            raise job.error
-        assert job.message is not None  # set whenever error is not
-        return job.message
-
-    async def run(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> NoReturn:
-        """The writer task for queued publishes: runs until cancelled."""
-        task_status.started()
-        while True:
-            if self._busy or not self._jobs:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            count = min(len(self._jobs), PUBLISH_BATCH)
-            await self._write_shielded([self._jobs.popleft() for _ in range(count)])
-
-    async def _write_shielded(self, batch: list[_Job]) -> None:
-        self._busy = True
-        try:
-            with trio.CancelScope(shield=True):
-                await self._write(batch)
-        finally:
-            self._busy = False
-            if self._jobs:
-                self._wake.set()
-
-    async def _write(self, batch: list[_Job]) -> None:
-        keys = self._node.keys
-
-        def write(store: Store) -> None:
-            for job in batch:
-                try:
-                    job.message = store.publish(keys, job.content, _now())
-                except Exception as exc:  # handed to the caller, who answers it
-                    job.error = exc
-
-        try:
-            await self._node.gateway.run(write)
-        except Exception as exc:  # the store thread itself failed: every job fails
-            for job in batch:
-                job.error = job.error or exc
-        for job in batch:
-            if job.message is not None:
-                try:
-                    await self._node.published(job.message)
-                except Exception as exc:  # a bug: the server logs it when it answers
-                    job.error = exc
-            job.done.set()
-
-
 # ----------------------------------------------------------------------------- methods
 
 
 class _Api:
-    """The daemon's methods, bound to its :class:`~p2psocial.daemon.Node`."""
+    """The methods, bound to an :class:`~p2psocial.app.App`."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.gateway = node.gateway
-        self.keys = node.keys
-        self.me = node.keys.feed_id
-        self.server: RpcServer | None = None  # set once serving
-        self.publisher = Publisher(node)
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.gateway = app.gateway
+        self.keys = app.keys
+        self.me = app.keys.feed_id
 
     def register(self, registry: MethodRegistry) -> None:
         methods: dict[str, Handler] = {
@@ -311,15 +193,7 @@ class _Api:
 
     async def _publish(self, content: Content) -> dict[str, Any]:
         _check_finite(content)
-        try:
-            message = await self.publisher.publish(content)
-        except ContentTooLarge as exc:
-            raise RpcError(
-                INVALID_CONTENT,
-                str(exc),
-                {"type": "ContentTooLarge", "param": "content", "limit": MAX_CONTENT_SIZE},
-            ) from None
-        return message_json(message)
+        return message_json(Message.from_accepted(await publish_or_explain(self.app, content)))
 
     async def publish(self, params: Params, ctx: CallContext) -> Any:
         content = params.require_dict("content")
@@ -420,10 +294,10 @@ class _Api:
             params.reject_unknown()
             if contact == self.keys.public:
                 raise InvalidParams("you cannot follow or block yourself", "feed_id")
-            message = await self.node.set_contact(contact, **stance)
+            stored = await self.app.set_contact(contact, **stance)
             return {
-                "changed": message is not None,
-                "message": message_json(message) if message is not None else None,
+                "changed": stored is not None,
+                "message": message_json(Message.from_accepted(stored)) if stored else None,
             }
 
         return handler
@@ -446,10 +320,7 @@ class _Api:
 
     async def peers_list(self, params: Params, ctx: CallContext) -> Any:
         params.reject_unknown()
-        return {
-            "connected": self.node.replication.peer_report(),
-            "known": self.node.scheduler.report(),
-        }
+        return await self.app.peers()
 
     async def peers_connect(self, params: Params, ctx: CallContext) -> Any:
         address = params.require_str("address", max_length=300)
@@ -461,20 +332,20 @@ class _Api:
             raise InvalidParams(str(exc), "address") from None
         if key == self.keys.public:
             raise InvalidParams("that is this daemon's own feed id", "feed_id")
-        await self.gateway.run(lambda s: s.remember_peer(address, key, "manual", _now()))
-        self.node.scheduler.add(address, key)
-        return {"address": address, "feed_id": text, "remembered": True}
+        dialling = await self.app.connect(address, key)
+        return {"address": address, "feed_id": text, "remembered": True, "dialling": dialling}
 
     async def status(self, params: Params, ctx: CallContext) -> Any:
         params.reject_unknown()
-        result = await self.node.status()
-        subs = ctx.hub.subscriptions()
-        result["rpc"] = {
-            "connections": self.server.connection_count if self.server is not None else 0,
-            "subscriptions": len(subs),
-            "queued_notifications": sum(sub.queued for sub in subs),
-            "dropped_notifications": sum(sub.dropped_total for sub in subs),
-        }
+        result = await self.app.status()
+        if ctx.hub is not None:
+            subs = ctx.hub.subscriptions()
+            result["rpc"] = {
+                "connections": ctx.connection_count,
+                "subscriptions": len(subs),
+                "queued_notifications": sum(sub.queued for sub in subs),
+                "dropped_notifications": sum(sub.dropped_total for sub in subs),
+            }
         return result
 
     async def subscribe(self, params: Params, ctx: CallContext) -> Any:
@@ -496,14 +367,29 @@ class _Api:
         return {"subscription": sub.id, "filter": kind}
 
 
-def _build(node: Node) -> tuple[MethodRegistry, _Api]:
-    """Every method of the daemon's local socket (its publisher task must run)."""
+def build_registry(app: App) -> MethodRegistry:
+    """Every method, over ``app`` (whose :meth:`~p2psocial.app.App.run` task must run)."""
     registry = MethodRegistry()
-    api = _Api(node)
-    api.register(registry)
-    register_invite_methods(registry, node)
-    register_private_methods(registry, node)
-    return registry, api
+    _Api(app).register(registry)
+    register_invite_methods(registry, app)
+    register_private_methods(registry, app)
+    return registry
+
+
+async def publish_or_explain(app: App, content: Content) -> Accepted:
+    """Publish through the app; content over the limit is INVALID_CONTENT with the limit."""
+    try:
+        return await app.publish(content)
+    except LocalContentTooLarge as exc:
+        raise RpcError(
+            INVALID_CONTENT,
+            str(exc),
+            {"type": "ContentTooLarge", "param": "content", "limit": MAX_CONTENT_SIZE},
+        ) from None
+    except UnpublishableContent as exc:
+        raise RpcError(
+            INVALID_CONTENT, str(exc), {"type": "InvalidContent", "param": "content"}
+        ) from None
 
 
 # ----------------------------------------------------------------------------- live messages
@@ -522,30 +408,30 @@ def _matcher(message: dict[str, Any], me: str) -> Callable[[Subscription], bool]
             content = message["content"]
             return isinstance(content, dict) and content.get("type") == wanted
         if kind == "private":
-            return False  # readable ones come decrypted through private_publisher
+            return False  # readable ones come decrypted through live_messages
         return message["author"] != me and mentions(message, me)
 
     return match
 
 
-async def start_api(nursery: trio.Nursery, node: Node) -> RpcServer:
-    """Serve the daemon's methods on ``<home>/rpc.sock``; live messages go to subscribers."""
-    registry, api = _build(node)
-    await nursery.start(api.publisher.run)
-    server: RpcServer = await nursery.start(
-        lambda task_status: serve_unix(node.home.socket_path, registry, task_status=task_status)
-    )
-    api.server = server
-    me = node.keys.feed_id
-    hub = server.hub
+def live_messages(hub: Hub, me: str) -> Callable[[Stored], None]:
+    """The ``Stored`` subscriber that feeds ``subscribe`` subscriptions: public messages to
+    the filters they match, private ones we can read (decrypted) to ``filter: "private"``."""
 
-    def message_stored(messages: Sequence[Message]) -> None:
+    def on_stored(event: Stored) -> None:
         if not len(hub):
             return
-        for message in messages:
-            item = message_json(message)
-            hub.publish("messages", item, _matcher(item, me))
+        for accepted in event.entries:
+            message = Message.from_accepted(accepted)
+            if accepted.private_value is not None:
+                item = private_json(message, accepted.private_value)
+                hub.publish("messages", item, _wants_private)
+            else:
+                item = message_json(message)
+                hub.publish("messages", item, _matcher(item, me))
 
-    node.message_stored = message_stored  # type: ignore[method-assign]
-    node.private_stored = private_publisher(hub)  # type: ignore[method-assign]
-    return server
+    return on_stored
+
+
+def _wants_private(sub: Subscription) -> bool:
+    return bool(sub.filter and sub.filter[0] == "private")

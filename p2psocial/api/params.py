@@ -6,7 +6,7 @@ A handler receives a :class:`Params` and asks for what it needs::
     limit = params.optional_int("limit", 100, min_value=1, max_value=1000)
     params.reject_unknown()
 
-Every accessor raises :class:`~p2psocial.api.jsonrpc.InvalidParams` (answered with code
+Every accessor raises :class:`~p2psocial.proto.jsonrpc.InvalidParams` (answered with code
 -32602 and ``data.param`` naming the parameter) when the parameter is missing, has the wrong
 JSON type or is out of range. ``null`` counts as absent for ``optional_*`` accessors and is
 a type error for ``require_*`` ones. Booleans are never accepted as numbers.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from p2psocial.api.jsonrpc import InvalidParams
+from p2psocial.proto.jsonrpc import InvalidParams
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

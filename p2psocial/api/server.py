@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 :func:`serve_unix` creates ``<home>/rpc.sock`` (mode 0600, see :func:`bind_unix_socket`) and
 runs an :class:`RpcServer` on it: one task per client connection, all in the server's
-nursery. The decisions are made by the sans-IO modules (:mod:`~p2psocial.api.jsonrpc`
+nursery. The decisions are made by the sans-IO modules (:mod:`~p2psocial.proto.jsonrpc`
 parses and encodes, :mod:`~p2psocial.api.hub` queues); this module moves bytes.
 
 Per connection there are three kinds of task:
@@ -28,7 +28,7 @@ flight, shuts its sending side, discards what the client still sends for up to
 ``close_drain_timeout`` seconds (so the client can read the answer), and closes.
 
 Errors: a handler's :class:`~p2psocial.errors.P2PSocialError` becomes its code from
-:data:`~p2psocial.api.jsonrpc.ERROR_CODES`; any other exception becomes ``INTERNAL_ERROR``
+:data:`~p2psocial.proto.jsonrpc.ERROR_CODES`; any other exception becomes ``INTERNAL_ERROR``
 and is logged (logger ``p2psocial.api``) with its traceback. The server keeps serving.
 """
 
@@ -41,16 +41,17 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
 from p2psocial.api.hub import DEFAULT_QUEUE, Hub, Outbox, Subscription
-from p2psocial.api.jsonrpc import (
+from p2psocial.api.params import Params
+from p2psocial.errors import ConfigError, DaemonAlreadyRunning, RpcError
+from p2psocial.proto.jsonrpc import (
     INTERNAL_ERROR,
     MAX_BATCH,
     MAX_LINE_SIZE,
-    METHOD_NOT_FOUND,
     OVERLOADED,
     REQUEST_TOO_LARGE,
     ErrorObject,
@@ -66,35 +67,18 @@ from p2psocial.api.jsonrpc import (
     error_for_exception,
     parse_line,
 )
-from p2psocial.api.params import Params
-from p2psocial.errors import ConfigError, LocalProtocolError, RpcError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Mapping
 
-__all__ = [
-    "CallContext",
-    "DaemonAlreadyRunning",
-    "Handler",
-    "Limits",
-    "MethodRegistry",
-    "RpcServer",
-    "bind_unix_socket",
-    "serve_unix",
-]
+    from p2psocial.api.registry import MethodRegistry
+
+__all__ = ["Limits", "RpcServer", "SocketCallContext", "bind_unix_socket", "serve_unix"]
 
 logger = logging.getLogger("p2psocial.api")
 
-Handler: TypeAlias = "Callable[[Params, CallContext], Awaitable[Any]]"
-"""A method: ``async def handler(params: Params, ctx: CallContext) -> JSON-compatible``."""
-_H = TypeVar("_H", bound="Callable[[Params, CallContext], Awaitable[Any]]")
-
 _RECEIVE_SIZE = 65536
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-
-
-class DaemonAlreadyRunning(ConfigError):
-    """Another daemon answers on this home's socket, so this one must not start."""
 
 
 @dataclass(frozen=True)
@@ -137,55 +121,9 @@ class Limits:
             raise ConfigError("server timeouts must be positive")
 
 
-# ------------------------------------------------------------------------------- registry
-
-
-async def _unsubscribe(params: Params, ctx: CallContext) -> bool:
-    sub_id = params.require_str("subscription")
-    params.reject_unknown()
-    return ctx.unsubscribe(sub_id)
-
-
-class MethodRegistry:
-    """The methods a server offers, by name.
-
-    ``unsubscribe`` (params ``{"subscription": id}``, result ``true`` if it was open on this
-    connection, else ``false``) is built in. Names starting with ``rpc.`` are reserved by
-    JSON-RPC; registering one, or a name twice, raises :class:`LocalProtocolError`.
-    """
-
-    def __init__(self) -> None:
-        self._methods: dict[str, Handler] = {}
-        self.add("unsubscribe", _unsubscribe)
-
-    def add(self, name: str, handler: Handler) -> None:
-        if not name or name.startswith("rpc."):
-            raise LocalProtocolError(f"invalid method name {name!r}")
-        if name in self._methods:
-            raise LocalProtocolError(f"method {name!r} is already registered")
-        self._methods[name] = handler
-
-    def method(self, name: str) -> Callable[[_H], _H]:
-        """Decorator: ``@registry.method("publish")`` registers the function under ``name``."""
-
-        def register(handler: _H) -> _H:
-            self.add(name, handler)
-            return handler
-
-        return register
-
-    def get(self, name: str) -> Handler | None:
-        return self._methods.get(name)
-
-    def names(self) -> list[str]:
-        return sorted(self._methods)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._methods
-
-
-class CallContext:
-    """What a handler knows about its call, and its way to open subscriptions."""
+class SocketCallContext:
+    """A call on the socket: what its handler knows, and its way to open subscriptions
+    (the socket's implementation of :class:`~p2psocial.api.registry.CallContext`)."""
 
     def __init__(self, connection: _Connection, request: Request) -> None:
         self._connection = connection
@@ -201,6 +139,10 @@ class CallContext:
     @property
     def hub(self) -> Hub:
         return self._connection.server.hub
+
+    @property
+    def connection_count(self) -> int:
+        return self._connection.server.connection_count
 
     def subscribe(
         self,
@@ -393,7 +335,7 @@ class _Connection:
 
     async def _answer(self, items: list[Item], is_batch: bool) -> None:
         """Answer one line; hand the answer (if any) to the writer, then free the slot."""
-        contexts: list[CallContext] = []
+        contexts: list[SocketCallContext] = []
         bodies: list[bytes | None] = [None] * len(items)
 
         async def run_one(index: int, request: Request, limiter: trio.CapacityLimiter) -> None:
@@ -426,18 +368,13 @@ class _Connection:
             for sub in ctx.created:
                 sub.activate()
 
-    async def _call(self, request: Request) -> tuple[bytes | None, CallContext]:
+    async def _call(self, request: Request) -> tuple[bytes | None, SocketCallContext]:
         """Run one request. Returns its answer line (None for a notification) and context."""
-        ctx = CallContext(self, request)
+        ctx = SocketCallContext(self, request)
         try:
-            handler = self.server.registry.get(request.method)
-            if handler is None:
-                raise RpcError(
-                    METHOD_NOT_FOUND,
-                    f"method not found: {request.method!r}",
-                    {"type": "MethodNotFound", "method": request.method},
-                )
-            result = await handler(Params(request.named_params()), ctx)
+            result = await self.server.registry.call(
+                request.method, Params(request.named_params()), ctx
+            )
             if request.is_notification:
                 return None, ctx
             return encode_response(request.id, result), ctx

@@ -21,7 +21,7 @@ rejects the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from p2psocial.errors import (
     AuthorMismatch,
@@ -29,7 +29,7 @@ from p2psocial.errors import (
     PreviousMismatch,
     SequenceError,
 )
-from p2psocial.feed.content import content_type, decode_content, thread_root
+from p2psocial.feed.content import Content, content_type, decode_content
 from p2psocial.feed.entry import Entry, check_content
 
 if TYPE_CHECKING:
@@ -56,13 +56,24 @@ class Offered:
 
 @dataclass(slots=True)  # not frozen: frozen __init__ costs ~2us on the ingest path
 class Accepted:
-    """An entry that extends the chain, with its content and the content's ``type``."""
+    """An entry that extends the chain, with its content, decoded once.
+
+    This is the one decoded form of a stored entry: views index it, and the ``Stored``
+    event carries it to every subscriber, so nothing decodes the same bytes again."""
 
     entry: Entry
     content: bytes | None
+    """The content bytes as signed (None: not held)."""
     content_type: str | None
-    root: bytes | None = None
-    """The thread root this content replies to (its ``root`` message id), if any."""
+    """The public content's ``type``; None for private or missing content."""
+    value: Content | None = None
+    """The decoded content: a map (public), the ciphertext bytes (private), or None."""
+    plaintext: bytes | None = None
+    """Private content we could open (we are a recipient): the CBOR content inside."""
+    private_value: dict[str, Any] | None = None
+    """``plaintext`` decoded."""
+    received: int = 0
+    """When the store stored it (ms); set by the store."""
 
 
 @dataclass(slots=True)
@@ -112,12 +123,12 @@ def plan_chain(
             raise PreviousMismatch(
                 f"entry {entry.seq} does not name entry {entry.seq - 1} as its previous"
             )
-        kind = root = None
+        kind = value = None
         if item.content is not None:
             check_content(entry, item.content)
             value = decode_content(item.content)
-            kind, root = content_type(value), thread_root(value)
-        plan.append.append(Accepted(entry, item.content, kind, root))
+            kind = content_type(value)
+        plan.append.append(Accepted(entry, item.content, kind, value))
         expect_seq = entry.seq + 1
         expect_prev = entry.id
     return plan

@@ -13,7 +13,13 @@ from typing import Any
 
 import cbor2
 
-from p2psocial.errors import ContentTooLarge, InvalidContent, NonCanonical
+from p2psocial.errors import (
+    ContentTooLarge,
+    InvalidContent,
+    LocalContentTooLarge,
+    NonCanonical,
+    UnpublishableContent,
+)
 
 MAX_CONTENT_SIZE = 8192
 MAX_TYPE_LENGTH = 64
@@ -24,7 +30,7 @@ Content = dict[str, Any] | bytes
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
-def _check_value(value: object) -> None:
+def _check_value(value: object, error: type[Exception] = InvalidContent) -> None:
     """Reject anything but the plain CBOR data model: no tags, only text map keys."""
     stack: list[tuple[object, int]] = [(value, 0)]
     scalars = _SCALARS
@@ -33,41 +39,43 @@ def _check_value(value: object) -> None:
         kind = type(item)
         if kind is dict:
             if depth >= 32:
-                raise InvalidContent("content nests deeper than 32 levels")
+                raise error("content nests deeper than 32 levels")
             for key, inner in item.items():  # type: ignore[attr-defined]
                 if type(key) is not str:
-                    raise InvalidContent("content map keys must be text")
+                    raise error("content map keys must be text")
                 if type(inner) not in scalars:
                     stack.append((inner, depth + 1))
         elif kind is list:
             if depth >= 32:
-                raise InvalidContent("content nests deeper than 32 levels")
+                raise error("content nests deeper than 32 levels")
             stack.extend((inner, depth + 1) for inner in item if type(inner) not in scalars)  # type: ignore[attr-defined]
         elif kind not in scalars:
-            raise InvalidContent(f"content holds an unsupported value of type {kind.__name__}")
+            raise error(f"content holds an unsupported value of type {kind.__name__}")
 
 
-def _check_shape(value: object) -> Content:
+def _check_shape(value: object, error: type[Exception] = InvalidContent) -> Content:
+    """Raises ``error``: InvalidContent for a peer's content, UnpublishableContent for ours."""
     if type(value) is bytes:
         return value
     if type(value) is not dict:
-        raise InvalidContent("content must be a map with a 'type' or an encrypted byte string")
+        raise error("content must be a map with a 'type' or an encrypted byte string")
     kind = value.get("type")
     if type(kind) is not str or not kind or len(kind) > MAX_TYPE_LENGTH:
-        raise InvalidContent(f"content 'type' must be text of 1 to {MAX_TYPE_LENGTH} characters")
-    _check_value(value)
+        raise error(f"content 'type' must be text of 1 to {MAX_TYPE_LENGTH} characters")
+    _check_value(value, error)
     return value
 
 
 def encode_content(value: Content) -> bytes:
-    """Encode content for a new entry. Raises InvalidContent or ContentTooLarge."""
-    _check_shape(value)
+    """Encode content for a new entry of ours. Raises UnpublishableContent or
+    LocalContentTooLarge (local errors: the content is ours, not a peer's)."""
+    _check_shape(value, UnpublishableContent)
     try:
         data = cbor2.dumps(value, canonical=True)
     except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as exc:
-        raise InvalidContent(f"content cannot be encoded: {exc}") from None
+        raise UnpublishableContent(f"content cannot be encoded: {exc}") from None
     if len(data) > MAX_CONTENT_SIZE:
-        raise ContentTooLarge(
+        raise LocalContentTooLarge(
             f"content is {len(data)} bytes encoded, more than the {MAX_CONTENT_SIZE} allowed"
         )
     return data
@@ -98,19 +106,3 @@ def content_type(content: Content) -> str | None:
         kind = content.get("type")
         return kind if isinstance(kind, str) else None
     return None
-
-
-def thread_root(content: Content) -> bytes | None:
-    """The 32-byte id in a public content's ``root`` field, if it holds a valid message id."""
-    if not isinstance(content, dict):
-        return None
-    root = content.get("root")
-    if type(root) is not str or len(root) != 52 or root[0] != "%":
-        return None
-    from p2psocial.errors import InvalidId
-    from p2psocial.identity import parse_message_id
-
-    try:
-        return parse_message_id(root)
-    except InvalidId:
-        return None

@@ -1,31 +1,31 @@
-"""Private messages: composing, sealing, opening and showing them.
+"""Private messages: composing, opening and showing them.
 
 A private message is an ordinary entry whose content is a private-box ciphertext
 (proto/privatebox.py) instead of a map. Inside is a content map like a public post's, with
 ``recps`` listing its readers' feed ids; the author is always one of them, so they can read
-their own messages. Used by the daemon (on its store thread) and by the offline CLI.
+their own messages. The store opens each private entry once, inside the transaction that
+stores it, with :func:`make_opener`, and files what we can read in the ``inbox`` view.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from p2psocial.errors import BadRecipients, PrivateBoxError
-from p2psocial.feed.chain import Accepted
-from p2psocial.feed.entry import decode_entry
-from p2psocial.identity import Keypair, feed_id, parse_message_id
-from p2psocial.model import Message, json_safe
-from p2psocial.proto.privatebox import MAX_RECIPIENTS, open_entry_content, seal_content
+from p2psocial.identity import feed_id, parse_message_id
+from p2psocial.model import json_safe
+from p2psocial.proto.privatebox import MAX_RECIPIENTS, open_checked
 
 if TYPE_CHECKING:
-    from p2psocial.store.store import Store
+    from p2psocial.identity import Keypair
+    from p2psocial.model import Message
 
 log = logging.getLogger("p2psocial.private")
 
-Opener = Callable[[bytes, bytes], bytes | None]
+Opener = Callable[[bytes, bytes], tuple[bytes, dict[str, Any]] | None]
+"""``opener(ciphertext, author key) -> (plaintext, content map) or None``."""
 
 
 def recipients_with_author(author: bytes, to: Sequence[bytes]) -> list[bytes]:
@@ -44,8 +44,27 @@ def recipients_with_author(author: bytes, to: Sequence[bytes]) -> list[bytes]:
     return readers
 
 
+def make_opener(keys: Keypair) -> Opener:
+    """Opens a private entry's ciphertext (its decoded content) with our key: the plaintext
+    and its content map, or None when it is not for us. The plaintext's ``recps`` must list
+    the entry's author, so nobody can republish someone else's private message as their
+    own. A message that is ours but does not open (tampered, or copied) is logged and
+    skipped, never raised: one bad message must not stop ingest."""
+
+    def open_(ciphertext: bytes, author: bytes) -> tuple[bytes, dict[str, Any]] | None:
+        try:
+            return open_checked(ciphertext, keys.secret, author)
+        except PrivateBoxError as exc:
+            log.warning("a private message addressed to us does not open: %s", exc)
+            return None
+
+    return open_
+
+
 def private_post(text: str, readers: Sequence[bytes], *, root: str | None = None) -> dict[str, Any]:
-    """The content map sealed inside a private post."""
+    """The content map sealed inside a private post. Raises BadRecipients for no text."""
+    if not text.strip():
+        raise BadRecipients("a private message needs some text")
     content: dict[str, Any] = {
         "type": "post",
         "text": text,
@@ -58,63 +77,12 @@ def private_post(text: str, readers: Sequence[bytes], *, root: str | None = None
     return content
 
 
-def make_opener(keys: Keypair) -> Opener:
-    """Opens an entry's content bytes with our key: the plaintext content, or None when it
-    is not for us. The plaintext's ``recps`` must list the entry's author, so nobody can
-    republish someone else's private message as their own. A message that is ours but does
-    not open (tampered, or copied) is logged and skipped, never raised: one bad message must
-    not stop ingest."""
-
-    def open_(content: bytes, author: bytes) -> bytes | None:
-        try:
-            return open_entry_content(content, keys.secret, author=author)
-        except PrivateBoxError as exc:
-            log.warning("a private message addressed to us does not open: %s", exc)
-            return None
-
-    return open_
-
-
-def publish_private(
-    store: Store,
-    keys: Keypair,
-    text: str,
-    to: Sequence[bytes],
-    now_ms: int,
-    *,
-    root: str | None = None,
-) -> tuple[Message, bytes]:
-    """Seal and publish a private post to ``to`` (and us); file it in our inbox.
-
-    Raises BadRecipients, InvalidId, ContentTooLarge; nothing is published then."""
-    if not text.strip():
-        raise BadRecipients("a private message needs some text")
-    readers = recipients_with_author(keys.public, to)
-    content = private_post(text, readers, root=root)
-    ciphertext = seal_content(content, readers, rng_bytes=os.urandom)
-    message = store.publish(keys, ciphertext, now_ms)
-    accepted = Accepted(decode_entry(message.raw), message.content_bytes, None)
-    filed = store.index_private([accepted], make_opener(keys))
-    if not filed:  # pragma: no cover - we are always a recipient
-        raise PrivateBoxError("could not open our own private message")
-    return message, filed[0][1]
-
-
-def private_json(message: Message, plaintext: bytes) -> dict[str, Any]:
+def private_json(message: Message, content: dict[str, Any]) -> dict[str, Any]:
     """A private message as apps and ``--json`` see it: the envelope, decrypted content."""
-    import cbor2
-
     data = message.to_json()
     data["private"] = True
-    data["content"] = json_safe(cbor2.loads(plaintext))
+    data["content"] = json_safe(content)
     return data
 
 
-__all__ = [
-    "Opener",
-    "make_opener",
-    "private_json",
-    "private_post",
-    "publish_private",
-    "recipients_with_author",
-]
+__all__ = ["Opener", "make_opener", "private_json", "private_post", "recipients_with_author"]

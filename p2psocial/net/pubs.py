@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 from p2psocial.errors import (
     ConfigError,
     HandshakeFailed,
-    P2PSocialError,
+    InviteFailed,
+    InviteRefused,
     PeerDisconnected,
     RpcError,
 )
 from p2psocial.identity import Keypair, feed_id, parse_feed_id
 from p2psocial.invite import Invite
+from p2psocial.msgtypes.pub import parse_pub_content
 from p2psocial.net.connection import Connection, connect
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from p2psocial.model import Message
+    from p2psocial.events import Stored
     from p2psocial.store.gateway import StoreGateway
 
 log = logging.getLogger("p2psocial.pubs")
@@ -36,35 +38,18 @@ log = logging.getLogger("p2psocial.pubs")
 METHOD = "invite.use"
 
 
-class InviteFailed(P2PSocialError):
-    """Redeeming an invite failed; the message says why, in words."""
+def pub_learner(me: bytes, add_candidate: Callable[[str, bytes], None]) -> Callable[[Stored], None]:
+    """A ``Stored`` subscriber: pub addresses published in feeds become connection
+    candidates (``add_candidate(address, key)``), except our own."""
 
+    def on_stored(event: Stored) -> None:
+        for accepted in event.entries:
+            if accepted.content_type == "pub" and isinstance(accepted.value, dict):
+                found = parse_pub_content(accepted.value)
+                if found is not None and found[1] != me:
+                    add_candidate(*found)
 
-class InviteRefused(P2PSocialError):
-    """The pub refused an invite (unknown, used up, expired)."""
-
-
-def pub_content(host: str, port: int, key: bytes) -> dict[str, Any]:
-    """The content announcing a pub's address in a feed."""
-    return {"type": "pub", "address": {"host": host, "port": port, "key": feed_id(key)}}
-
-
-def parse_pub_content(content: Any) -> tuple[str, bytes] | None:
-    """(``host:port``, key) of ``pub`` content, None if it is not usable."""
-    if not isinstance(content, dict) or content.get("type") != "pub":
-        return None
-    address = content.get("address")
-    if not isinstance(address, dict):
-        return None
-    host, port, key = address.get("host"), address.get("port"), address.get("key")
-    if not isinstance(host, str) or not host or type(port) is not int or not 0 < port < 65536:
-        return None
-    try:
-        key_bytes = parse_feed_id(key)
-    except P2PSocialError:
-        return None
-    shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}", key_bytes
+    return on_stored
 
 
 class PubService:
@@ -76,7 +61,7 @@ class PubService:
         keys: Keypair,
         public_address: str,
         now: Callable[[], int],
-        follow: Callable[[bytes], Awaitable[Message | None]],
+        follow: Callable[[bytes], Awaitable[object]],
     ) -> None:
         self.gateway = gateway
         self.keys = keys

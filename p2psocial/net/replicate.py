@@ -31,30 +31,33 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from p2psocial.errors import PeerDisconnected, RemoteProtocolError
-from p2psocial.feed.content import MAX_CONTENT_SIZE
-from p2psocial.feed.entry import MAX_ENTRY_SIZE
+from p2psocial.events import Stored
+from p2psocial.feed.formats import peek_feed
 from p2psocial.identity import feed_id
-from p2psocial.model import Message
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
-from p2psocial.proto.replication import Replicator
+from p2psocial.proto.replication import (
+    SEND_BATCH_BYTES,
+    SEND_BATCH_ENTRIES,
+    Items,
+    Replicator,
+    cut_off_reason,
+    keep_new_connection,
+    parse_message,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
-    from p2psocial.feed.chain import Accepted
+    from p2psocial.events import EventBus
     from p2psocial.store.gateway import StoreGateway
     from p2psocial.store.store import BatchResult, PreparedBatch, Store
 
 log = logging.getLogger("p2psocial.replication")
 
 METHOD = "replicate.ebt"
-SEND_BATCH_ENTRIES = 1000
-SEND_BATCH_BYTES = 512 * 1024
 INGEST_BATCH_ENTRIES = 5000
 INGEST_QUEUE = 16  # received batches waiting for the store (at most ~16k entries)
 TICK_SECONDS = 1.0
-
-Items = list[tuple[bytes, bytes | None]]
 
 
 @dataclass
@@ -86,23 +89,6 @@ class ReplicationStats:
     rejected: dict[str, str] = field(default_factory=dict)
 
 
-def _check_items(value: Any) -> Items:
-    """The entries of a batch message; RemoteProtocolError if it is malformed."""
-    if not isinstance(value, list) or len(value) > 10 * SEND_BATCH_ENTRIES:
-        raise RemoteProtocolError("entries must be a list of at most 10000 pairs")
-    items: Items = []
-    for pair in value:
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise RemoteProtocolError("each entry must be an [entry, content] pair")
-        raw, content = pair
-        if type(raw) is not bytes or len(raw) > MAX_ENTRY_SIZE:
-            raise RemoteProtocolError("entry must be bytes of at most 512")
-        if content is not None and (type(content) is not bytes or len(content) > MAX_CONTENT_SIZE):
-            raise RemoteProtocolError("content must be nil or bytes of at most 8192")
-        items.append((raw, content))
-    return items
-
-
 class Replication:
     """Runs replication for one node: sessions, ingest, the follow graph."""
 
@@ -113,18 +99,14 @@ class Replication:
         *,
         hops: int,
         now: Callable[[], int],
-        on_stored: Callable[[Sequence[Accepted], int], None] = lambda accepted, received: None,
-        private_opener: Callable[[bytes, bytes], bytes | None] | None = None,
-        on_private: Callable[[list[tuple[Message, bytes]]], None] = lambda filed: None,
+        bus: EventBus,
         stall_ms: int = 5000,
     ) -> None:
         self.gateway = gateway
         self.me = me
         self.hops = hops
         self.now = now
-        self.on_stored = on_stored
-        self.private_opener = private_opener
-        self.on_private = on_private
+        self.bus = bus
         self.stall_ms = stall_ms
         self.core = Replicator({}, ())
         self.sessions: dict[Connection, Session] = {}
@@ -136,6 +118,8 @@ class Replication:
         )
         self._nursery: trio.Nursery | None = None
         self._held_back: tuple[Session, Items] | None = None
+        self._graph_changed = trio.Event()
+        bus.subscribe(self._on_stored)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,6 +147,7 @@ class Replication:
             self._nursery = nursery
             nursery.start_soon(self._ingest_loop)
             nursery.start_soon(self._ticker)
+            nursery.start_soon(self._graph_loop)
             task_status.started()
 
     def handlers(self) -> dict[str, Any]:
@@ -197,9 +182,7 @@ class Replication:
             (s for s in self.sessions.values() if s.conn.remote_key == conn.remote_key), None
         )
         if existing is not None:
-            # Two connections to one peer (both dialled): keep the one dialled by the
-            # smaller key, the same choice on both sides.
-            if self._dialler(conn) >= self._dialler(existing.conn):
+            if not keep_new_connection(self.me, self._dialler(conn), self._dialler(existing.conn)):
                 log.info("dropping duplicate connection to %s", conn.remote_id)
                 return
             log.info("replacing duplicate connection to %s", conn.remote_id)
@@ -232,17 +215,13 @@ class Replication:
 
     async def _receiver(self, session: Session) -> None:
         async for message in session.stream:
-            if not isinstance(message, dict):
-                raise RemoteProtocolError("replication message must be a map")
-            clock = message.get("clock")
+            clock, entries = parse_message(message)
             if clock is not None:
-                if not isinstance(clock, dict):
-                    raise RemoteProtocolError("clock must be a map of feed to note")
                 self.core.notes_received(session.conn, clock, self.now())
                 session.kick()
-            entries = message.get("entries")
-            if entries is not None:
-                items = [item for item in _check_items(entries) if item[0][4:36] in self.wanted]
+            if entries:
+                wanted = self.wanted
+                items = [item for item in entries if peek_feed(item[0]) in wanted]
                 if items:
                     await self._ingest_send.send((session, items))
 
@@ -330,39 +309,45 @@ class Replication:
         self.stats.batches += 1
         self.stats.entries_stored += len(result.stored)
         session.received += len(result.stored)
-        latest: dict[bytes, int] = {}
-        contacts = False
-        for accepted in result.stored:
-            latest[accepted.entry.author] = accepted.entry.seq
-            contacts = contacts or accepted.content_type == "contact"
-        now = self.now()
-        for feed, seq in latest.items():
-            self.core.entries_stored(feed, seq, now)
         for proof in result.forks:
             self.core.feed_forked(proof.author)
             log.warning(
                 "feed %s is forked at seq %d: fork proof stored", feed_id(proof.author), proof.seq
             )
         if result.stored:
-            self.on_stored(result.stored, result.received)
-            await self.index_private(result.stored, result.received)
-        problems = [
-            f"{feed_id(author) if author else 'undecodable entry'}: {error}"
+            self.bus.emit(Stored(result.stored, local=False))
+        errors = {
+            feed_id(author) if author else "undecodable entry": str(error)
             for author, error in result.errors.items()
-        ]
-        if result.forks:
-            problems.append("sent a forked feed's entry")
-        if problems and not session.cut:
+        }
+        reason = cut_off_reason(errors, len(result.forks))
+        if reason is not None and not session.cut:
             session.cut = True
-            reason = "; ".join(problems)
             session.last_error = reason
             self.stats.rejected[session.conn.remote_id] = reason
             log.warning("cutting off %s: invalid entries: %s", session.conn.remote_id, reason)
             if self._nursery is not None:
                 self._nursery.start_soon(session.conn.aclose, f"cut off: {reason}")
-        if contacts:
-            await self.refresh_graph()
         self._kick_all()
+
+    def _on_stored(self, event: Stored) -> None:
+        """Entries were stored (received, or published by us): advance our clock, push them
+        to peers that want them, and recompute the graph if a contact changed."""
+        latest: dict[bytes, int] = {}
+        for accepted in event.entries:
+            latest[accepted.entry.author] = accepted.entry.seq
+            if accepted.content_type == "contact":
+                self._graph_changed.set()
+        now = self.now()
+        for feed, seq in latest.items():
+            self.core.entries_stored(feed, seq, now)
+        self._kick_all()
+
+    async def _graph_loop(self) -> None:
+        while True:
+            await self._graph_changed.wait()
+            self._graph_changed = trio.Event()
+            await self.refresh_graph()
 
     # ------------------------------------------------------------------ graph and local
 
@@ -385,70 +370,29 @@ class Replication:
         self.core.set_wanted(wanted, self.now())
         self._kick_all()
 
-    async def index_private(self, accepted: Sequence[Accepted], received: int) -> None:
-        """Try once to open each new private entry; file and announce those we can read."""
-        opener = self.private_opener
-        private = [a for a in accepted if a.content_type is None and a.content is not None]
-        if opener is None or not private:
-            return
-
-        filed = await self.gateway.run(lambda store: store.index_private(private, opener))
-        if filed:
-            self.on_private(
-                [(Message.from_entry(a.entry, a.content, received), p) for a, p in filed]
-            )
-
     async def _purge(self, key: bytes) -> int:
         return await self.gateway.run(lambda store: store.purge_feed(key))
-
-    async def published(self, accepted: Accepted, received: int) -> None:
-        """We appended to our own feed (stored at ``received``): push it live, and follow
-        graph changes."""
-        self.core.entries_stored(accepted.entry.author, accepted.entry.seq, self.now())
-        self.on_stored([accepted], received)
-        if accepted.content_type == "contact":
-            await self.refresh_graph()
-        self._kick_all()
 
     # ------------------------------------------------------------------ reporting
 
     def peer_report(self) -> list[dict[str, Any]]:
         """Per-peer progress, for ``peers`` and ``status``."""
-        report = []
-        for conn, session in self.sessions.items():
-            state = self.core.peers.get(conn)
-            feeds_from = [f for f, p in self.core.sender.items() if p is conn]
-            behind = 0
-            if state is not None:
-                for feed in feeds_from:
-                    behind += max(0, state.has.get(feed, 0) - self.core.held.get(feed, 0))
-            report.append(
-                {
-                    "feed_id": conn.remote_id,
-                    "address": session.address,
-                    "direction": "outbound" if conn.initiator else "inbound",
-                    "since": session.since,
-                    "entries_received": session.received,
-                    "entries_sent": session.sent,
-                    "feeds_from_peer": len(feeds_from),
-                    "entries_to_receive": behind,
-                    "wants_from_us": len(state.wants) if state else 0,
-                }
-            )
-        return report
+        return [
+            {
+                "feed_id": conn.remote_id,
+                "address": session.address,
+                "direction": "outbound" if conn.initiator else "inbound",
+                "since": session.since,
+                "entries_received": session.received,
+                "entries_sent": session.sent,
+                **self.core.peer_progress(conn),
+            }
+            for conn, session in self.sessions.items()
+        ]
 
     def progress(self) -> dict[str, int]:
         """Totals over all feeds we replicate."""
-        behind = 0
-        for feed in self.wanted:
-            best = max((s.has.get(feed, 0) for s in self.core.peers.values()), default=0)
-            behind += max(0, best - self.core.held.get(feed, 0))
-        return {
-            "feeds_wanted": len(self.wanted),
-            "feeds_held": sum(1 for f in self.wanted if self.core.held.get(f, 0) > 0),
-            "entries_behind": behind,
-            "entries_stored_since_start": self.stats.entries_stored,
-        }
+        return {**self.core.progress(), "entries_stored_since_start": self.stats.entries_stored}
 
 
 def _read_batch(store: Store, todo: dict[bytes, int]) -> tuple[Items, dict[bytes, int]]:

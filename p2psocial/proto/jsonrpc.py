@@ -37,6 +37,8 @@ from p2psocial.errors import (
     IdentityError,
     InvalidEntry,
     InvalidId,
+    InvalidParams,
+    LineTooLong,
     LocalProtocolError,
     NotFound,
     P2PSocialError,
@@ -44,6 +46,7 @@ from p2psocial.errors import (
     RemoteProtocolError,
     RpcError,
     StorageError,
+    UnpublishableContent,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +148,7 @@ ERROR_CODES: Final[Mapping[type[BaseException], int]] = {
     NotFound: NOT_FOUND,
     InvalidId: INVALID_ID,
     InvalidEntry: INVALID_CONTENT,  # ContentTooLarge, InvalidContent, EntryTooLarge, ...
+    UnpublishableContent: INVALID_CONTENT,  # and LocalContentTooLarge: our own content
     ConfigError: CONFIG_ERROR,
     StorageError: STORAGE_ERROR,  # and DatabaseCorrupt
     IdentityError: IDENTITY_ERROR,
@@ -160,21 +164,6 @@ code, message and data. An exception outside the tree is :data:`INTERNAL_ERROR`.
 """
 
 RequestId: TypeAlias = str | int | float | None
-
-
-class InvalidParams(RpcError):
-    """A call's parameters are missing, unknown, of the wrong type or out of range.
-
-    Its code is :data:`INVALID_PARAMS` (-32602); ``param`` names the parameter (``None`` when
-    the problem is the params member as a whole) and is copied into ``data``.
-    """
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        data: dict[str, Any] = {"type": "InvalidParams"}
-        if param is not None:
-            data["param"] = param
-        super().__init__(INVALID_PARAMS, message, data)
-        self.param = param
 
 
 @dataclass(frozen=True)
@@ -246,10 +235,6 @@ ServerMessage: TypeAlias = Response | ErrorResponse | Notification
 
 
 # ----------------------------------------------------------------------------- lines
-
-
-class LineTooLong(RemoteProtocolError):
-    """The other side sent a line longer than the reader's limit (:meth:`LineReader.next_line`)."""
 
 
 class LineReader:

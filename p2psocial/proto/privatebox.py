@@ -80,9 +80,9 @@ from nacl.exceptions import CryptoError
 
 from p2psocial.errors import (
     BadRecipients,
-    ContentTooLarge,
     InvalidEntry,
     InvalidId,
+    LocalContentTooLarge,
     LocalProtocolError,
     PrivateBoxError,
 )
@@ -267,7 +267,7 @@ def seal_content(
     ``recps``. ``rng_bytes(n)`` must return ``n`` fresh random bytes (e.g. ``os.urandom``);
     it is called for the nonce (24), the ephemeral secret (32) and the body key (32).
 
-    Raises InvalidContent for a map that is not valid content, ContentTooLarge if the
+    Raises UnpublishableContent for a map that is not valid content, LocalContentTooLarge if the
     encrypted content would exceed ``MAX_CONTENT_SIZE``, and what :func:`encrypt` raises.
     """
     if not isinstance(content, dict):
@@ -278,7 +278,7 @@ def seal_content(
     unique = _unique(recipients)
     limit = max_plaintext(len(unique))
     if len(plaintext) > limit:
-        raise ContentTooLarge(
+        raise LocalContentTooLarge(
             f"private content is {len(plaintext)} bytes encoded; with {len(unique)} "
             f"recipient(s) at most {limit} fit"
         )
@@ -291,9 +291,11 @@ def seal_content(
     )
 
 
-def _open_checked(
+def open_checked(
     ciphertext: bytes, ed25519_secret_key: bytes, author: bytes | None
 ) -> tuple[bytes, dict[str, Any]] | None:
+    """(plaintext bytes, decoded content map), None if not for us; errors as
+    :func:`open_plaintext`."""
     plaintext = decrypt(ciphertext, ed25519_secret_key)
     if plaintext is None:
         return None
@@ -329,7 +331,7 @@ def open_plaintext(
     tampered, holds anything but valid canonical content map bytes, or fails the ``author``
     check; LocalProtocolError as :func:`decrypt`.
     """
-    opened = _open_checked(ciphertext, ed25519_secret_key, author)
+    opened = open_checked(ciphertext, ed25519_secret_key, author)
     return None if opened is None else opened[0]
 
 
@@ -340,7 +342,7 @@ def open_content(
 
     ``author`` and errors as :func:`open_plaintext`.
     """
-    opened = _open_checked(ciphertext, ed25519_secret_key, author)
+    opened = open_checked(ciphertext, ed25519_secret_key, author)
     return None if opened is None else opened[1]
 
 
@@ -348,8 +350,7 @@ def open_entry_content(
     content: bytes, ed25519_secret_key: bytes, *, author: bytes | None = None
 ) -> bytes | None:
     """:func:`open_plaintext` for an entry's encoded content bytes (the CBOR byte string as
-    stored and replicated), the shape ``Store.index_private`` calls back with (bind
-    ``ed25519_secret_key``, and ``author`` per entry, with a lambda or functools.partial).
+    stored and replicated), for callers that hold only the bytes.
 
     Returns None for public content and for private content not addressed to us. Raises
     PrivateBoxError for content bytes that are not valid content, or as

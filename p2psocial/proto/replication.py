@@ -20,8 +20,14 @@ On the sending side a peer's send notes become *wants*: we send what we hold bey
 seq they said, in order, and from then on every new entry of that feed (live). A standby
 note withdraws the want.
 
-This class makes those decisions only. It holds no sockets, reads no clock (``now`` is
-passed in) and touches no store: the shell feeds it events (:meth:`peer_connected`,
+The wire messages of a session (``{"clock": ...}`` and ``{"entries": ...}``) are checked
+by :func:`parse_message`; which of two connections to one peer to keep is
+:func:`keep_new_connection`; whether a stored batch's outcome cuts the peer off is
+:func:`cut_off_reason`.
+
+The :class:`Replicator` class makes the per-feed decisions only. It holds no sockets,
+reads no clock (``now`` is passed in) and touches no store: the shell feeds it events
+(:meth:`peer_connected`,
 :meth:`notes_received`, :meth:`entries_stored`, :meth:`tick`, ...) and drains what to do
 (:meth:`take_notes`, :meth:`to_send`, then reports :meth:`sent`).
 """
@@ -30,8 +36,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from p2psocial.errors import RemoteProtocolError
+from p2psocial.feed.content import MAX_CONTENT_SIZE
+from p2psocial.feed.entry import MAX_ENTRY_SIZE
 
 NOT_REPLICATING = -1
 FORKED = -2
@@ -39,6 +48,61 @@ MAX_NOTE = (1 << 63) - 1
 DEFAULT_STALL_MS = 5_000
 
 PeerId = Hashable
+
+SEND_BATCH_ENTRIES = 1000
+"""Most entries we put in one ``entries`` message."""
+SEND_BATCH_BYTES = 512 * 1024
+"""A batch we send stops growing once it holds this many bytes."""
+MAX_BATCH_ENTRIES = 10 * SEND_BATCH_ENTRIES
+"""Most entries a peer may put in one ``entries`` message."""
+
+Items = list[tuple[bytes, bytes | None]]
+
+
+def parse_message(message: object) -> tuple[dict[Any, Any] | None, Items | None]:
+    """(clock notes, entries) of one replication message; either may be None.
+
+    The notes are checked by :meth:`Replicator.notes_received`. Raises RemoteProtocolError
+    for a message that is not a map, a clock that is not a map, or a malformed batch."""
+    if not isinstance(message, dict):
+        raise RemoteProtocolError("replication message must be a map")
+    clock = message.get("clock")
+    if clock is not None and not isinstance(clock, dict):
+        raise RemoteProtocolError("clock must be a map of feed to note")
+    entries = message.get("entries")
+    return clock, (parse_batch(entries) if entries is not None else None)
+
+
+def parse_batch(value: object) -> Items:
+    """The ``[entry, content]`` pairs of a batch; RemoteProtocolError if it is malformed."""
+    if not isinstance(value, list) or len(value) > MAX_BATCH_ENTRIES:
+        raise RemoteProtocolError(f"entries must be a list of at most {MAX_BATCH_ENTRIES} pairs")
+    items: Items = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise RemoteProtocolError("each entry must be an [entry, content] pair")
+        raw, content = pair
+        if type(raw) is not bytes or len(raw) > MAX_ENTRY_SIZE:
+            raise RemoteProtocolError(f"entry must be bytes of at most {MAX_ENTRY_SIZE}")
+        if content is not None and (type(content) is not bytes or len(content) > MAX_CONTENT_SIZE):
+            raise RemoteProtocolError(f"content must be nil or bytes of at most {MAX_CONTENT_SIZE}")
+        items.append((raw, content))
+    return items
+
+
+def keep_new_connection(me: bytes, new_dialler: bytes, existing_dialler: bytes) -> bool:
+    """Two connections to one peer (both sides dialled): keep the one dialled by the smaller
+    key, so both sides make the same choice. ``*_dialler``: the key that dialled each."""
+    return new_dialler < existing_dialler
+
+
+def cut_off_reason(errors: Mapping[str, str], forks: int) -> str | None:
+    """Why a peer must be cut off after a stored batch, or None: any rejected run (per
+    feed id, its error) or any fork proof it delivered is a reason."""
+    problems = [f"{feed}: {error}" for feed, error in errors.items()]
+    if forks:
+        problems.append("sent a forked feed's entry")
+    return "; ".join(problems) if problems else None
 
 
 def make_note(seq: int, send: bool) -> int:
@@ -235,6 +299,36 @@ class Replicator:
             if peer != exclude and seq > best_seq:
                 best, best_seq = peer, seq
         return best
+
+    # ------------------------------------------------------------------ reports
+
+    def peer_progress(self, peer: PeerId) -> dict[str, int]:
+        """For ``peers``: how many feeds ``peer`` sends us, how many entries it says it has
+        beyond ours of those, and how many feeds it wants from us."""
+        state = self.peers.get(peer)
+        feeds_from = [f for f, p in self.sender.items() if p == peer]
+        behind = 0
+        if state is not None:
+            for feed in feeds_from:
+                behind += max(0, state.has.get(feed, 0) - self._ours(feed))
+        return {
+            "feeds_from_peer": len(feeds_from),
+            "entries_to_receive": behind,
+            "wants_from_us": len(state.wants) if state else 0,
+        }
+
+    def progress(self) -> dict[str, int]:
+        """Totals over the feeds we want: how many, how many we hold something of, and how
+        many entries the best connected peer says it has beyond ours."""
+        behind = 0
+        for feed in self.wanted:
+            best = max((s.has.get(feed, 0) for s in self.peers.values()), default=0)
+            behind += max(0, best - self._ours(feed))
+        return {
+            "feeds_wanted": len(self.wanted),
+            "feeds_held": sum(1 for f in self.wanted if self._ours(f) > 0),
+            "entries_behind": behind,
+        }
 
     # ------------------------------------------------------------------ outputs
 

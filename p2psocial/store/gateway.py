@@ -31,3 +31,14 @@ class StoreGateway:
         so a write is never abandoned half way."""
         store = self.store
         return await trio.to_thread.run_sync(lambda: fn(store), limiter=self._limiter)
+
+
+class InlineGateway:
+    """Runs store calls directly, in the caller's thread: for the CLI without a daemon,
+    where one short command owns the store and nothing else needs the event loop."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def run(self, fn: Callable[[Store], T]) -> T:
+        return fn(self.store)

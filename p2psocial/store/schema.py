@@ -1,5 +1,9 @@
 """The store's schema, created and upgraded by numbered migrations.
 
+Migrations change the core tables only (entries, feeds, forks, peers, invites). Tables
+derived from the entries belong to views (``views/``), which have versions of their own and
+are rebuilt, never migrated.
+
 ``PRAGMA user_version`` holds the number of the last migration applied and
 ``PRAGMA application_id`` marks the file as a p2psocial store, so a foreign SQLite file is
 recognised and left alone. Each migration runs in its own transaction; a store written by a
@@ -54,20 +58,11 @@ def _m1_feeds_and_entries(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m2_contacts_and_peers(db: sqlite_utils.Database) -> None:
+def _m2_peers(db: sqlite_utils.Database) -> None:
+    # Before views were plug-ins this migration also made the contacts table; it is a view
+    # now (store/views/contacts.py), made and filled by its rebuild.
     db.executescript(
         """
-        -- The follow graph, from 'contact' content: the latest state per (author, contact).
-        CREATE TABLE contacts (
-            author      BLOB NOT NULL,
-            contact     BLOB NOT NULL,
-            following   INTEGER NOT NULL DEFAULT 0,
-            blocking    INTEGER NOT NULL DEFAULT 0,
-            seq         INTEGER NOT NULL,          -- the entry that set this state
-            PRIMARY KEY (author, contact)
-        ) WITHOUT ROWID;
-        CREATE INDEX contacts_contact ON contacts (contact);
-
         -- Peers we were asked to connect to (or learnt), for reconnecting.
         CREATE TABLE peers (
             address     TEXT PRIMARY KEY,          -- host:port
@@ -79,40 +74,10 @@ def _m2_contacts_and_peers(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    # Index contact entries already stored.
-    rows = db.execute("SELECT author, seq, content FROM entries WHERE ctype = 'contact'")
-    from p2psocial.store.contacts import contact_rows
-
-    db.conn.executemany(CONTACT_UPSERT, contact_rows(rows.fetchall()))
 
 
-CONTACT_UPSERT = (
-    "INSERT INTO contacts (author, contact, following, blocking, seq) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (author, contact) DO UPDATE SET following = excluded.following, "
-    "blocking = excluded.blocking, seq = excluded.seq WHERE excluded.seq > contacts.seq"
-)
-
-
-def _m3_threads(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        -- Replies: which messages name which root (content field 'root').
-        CREATE TABLE links (
-            root        BLOB NOT NULL,
-            id          BLOB NOT NULL,
-            PRIMARY KEY (root, id)
-        ) WITHOUT ROWID;
-        """
-    )
-    from p2psocial.feed.content import decode_content, thread_root
-
-    rows = db.execute("SELECT id, content FROM entries WHERE ctype IS NOT NULL").fetchall()
-    links = []
-    for msg_id, content in rows:
-        root = thread_root(decode_content(content)) if content else None
-        if root is not None:
-            links.append((root, msg_id))
-    db.conn.executemany("INSERT OR IGNORE INTO links (root, id) VALUES (?, ?)", links)
+def _m3_none(db: sqlite_utils.Database) -> None:
+    """Made the first links table, a view now (store/views/links.py)."""
 
 
 def _m4_invites(db: sqlite_utils.Database) -> None:
@@ -129,30 +94,34 @@ def _m4_invites(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m5_private_inbox(db: sqlite_utils.Database) -> None:
+def _m5_none(db: sqlite_utils.Database) -> None:
+    """Made the first inbox table, a view now (store/views/inbox.py)."""
+
+
+def _m6_views(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
-        -- Private messages we could open (we are a recipient), with their plaintext
-        -- content. Entries we could not open are not listed: we learn nothing of them.
-        CREATE TABLE inbox (
-            id          BLOB PRIMARY KEY,          -- the entry's id
-            author      BLOB NOT NULL,
-            sort_ts     INTEGER NOT NULL,
-            plaintext   BLOB NOT NULL,             -- the decrypted CBOR content
-            root        BLOB                       -- thread root, if it replies
+        -- Tables derived from the entries by views (store/views/): dropped here, made
+        -- again and filled by each view's rebuild when the store is next opened.
+        DROP TABLE IF EXISTS contacts;
+        DROP TABLE IF EXISTS links;
+        DROP TABLE IF EXISTS inbox;
+        -- The version of each view the derived tables were built by.
+        CREATE TABLE views (
+            name        TEXT PRIMARY KEY,
+            version     INTEGER NOT NULL
         ) WITHOUT ROWID;
-        CREATE INDEX inbox_sort ON inbox (sort_ts);
-        CREATE INDEX inbox_root ON inbox (root);
         """
     )
 
 
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
-    _m2_contacts_and_peers,
-    _m3_threads,
+    _m2_peers,
+    _m3_none,
     _m4_invites,
-    _m5_private_inbox,
+    _m5_none,
+    _m6_views,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

@@ -19,7 +19,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
-from p2psocial.feed.entry import raw_signature_ok
+from p2psocial.feed.formats import raw_signature_ok
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

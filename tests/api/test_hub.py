@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from p2psocial.api.hub import DropQueue, Hub, Outbox, Subscription
+from p2psocial.api.hub import Hub, Outbox, Subscription
 from p2psocial.errors import LocalProtocolError
+from p2psocial.proto.dropqueue import DropQueue
 
 
 def lines(data: bytes) -> list[dict[str, Any]]:

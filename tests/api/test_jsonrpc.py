@@ -9,7 +9,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p2psocial.api.jsonrpc import (
+from p2psocial.errors import (
+    CodecError,
+    ConfigError,
+    ContentTooLarge,
+    DaemonNotRunning,
+    DatabaseCorrupt,
+    HandshakeFailed,
+    IdentityError,
+    InvalidContent,
+    InvalidId,
+    LocalProtocolError,
+    NotFound,
+    PeerDisconnected,
+    RpcError,
+    StorageError,
+)
+from p2psocial.proto.jsonrpc import (
     CONFIG_ERROR,
     ERROR_CODES,
     ERROR_NAMES,
@@ -43,22 +59,6 @@ from p2psocial.api.jsonrpc import (
     error_for_exception,
     parse_line,
     parse_server_line,
-)
-from p2psocial.errors import (
-    CodecError,
-    ConfigError,
-    ContentTooLarge,
-    DaemonNotRunning,
-    DatabaseCorrupt,
-    HandshakeFailed,
-    IdentityError,
-    InvalidContent,
-    InvalidId,
-    LocalProtocolError,
-    NotFound,
-    PeerDisconnected,
-    RpcError,
-    StorageError,
 )
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from p2psocial.api.jsonrpc import INVALID_PARAMS, InvalidParams
 from p2psocial.api.params import Params
+from p2psocial.proto.jsonrpc import INVALID_PARAMS, InvalidParams
 
 P = Params(
     {

@@ -17,7 +17,25 @@ import pytest
 import trio
 
 from p2psocial.api.hub import Subscription
-from p2psocial.api.jsonrpc import (
+from p2psocial.api.params import Params
+from p2psocial.api.registry import CallContext, MethodRegistry
+from p2psocial.api.server import Limits, RpcServer, serve_unix
+from p2psocial.client import AsyncClient, Client, Overflow
+from p2psocial.errors import (
+    CodecError,
+    ConfigError,
+    ContentTooLarge,
+    DaemonAlreadyRunning,
+    DaemonNotRunning,
+    InvalidContent,
+    InvalidId,
+    LocalProtocolError,
+    NotFound,
+    PeerDisconnected,
+    RpcError,
+    StorageError,
+)
+from p2psocial.proto.jsonrpc import (
     CONFIG_ERROR,
     FORBIDDEN,
     INTERNAL_ERROR,
@@ -32,29 +50,6 @@ from p2psocial.api.jsonrpc import (
     REQUEST_TOO_LARGE,
     STORAGE_ERROR,
     LineReader,
-)
-from p2psocial.api.params import Params
-from p2psocial.api.server import (
-    CallContext,
-    DaemonAlreadyRunning,
-    Limits,
-    MethodRegistry,
-    RpcServer,
-    serve_unix,
-)
-from p2psocial.client import AsyncClient, Client, Overflow
-from p2psocial.errors import (
-    CodecError,
-    ConfigError,
-    ContentTooLarge,
-    DaemonNotRunning,
-    InvalidContent,
-    InvalidId,
-    LocalProtocolError,
-    NotFound,
-    PeerDisconnected,
-    RpcError,
-    StorageError,
 )
 
 FAILURES: dict[str, Exception] = {

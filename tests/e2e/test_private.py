@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -11,7 +13,7 @@ import trio
 from p2psocial.config import parse_address
 from p2psocial.feed.content import encode_content
 from p2psocial.feed.entry import create_entry
-from p2psocial.identity import parse_feed_id
+from p2psocial.identity import feed_id, parse_feed_id
 from p2psocial.net.connection import connect
 from p2psocial.proto.handshake import NETWORK_KEY
 from p2psocial.proto.privatebox import seal_content
@@ -110,3 +112,64 @@ def test_tampered_ciphertext_is_rejected_without_crashing(daemons: Daemons) -> N
     assert b.call("private.inbox") == []
     assert b.count(evil.feed_id) == 1  # a valid entry; only its content is unreadable
     b.call("post", text="still fine")
+
+
+def _private_held_and_filed(db: Path) -> tuple[int, int]:
+    """(private entries the store holds, inbox rows), read from the file itself."""
+    with sqlite3.connect(db) as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM entries WHERE ctype IS NULL AND content IS NOT NULL"
+        ).fetchone()[0]
+        filed = conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
+    return int(held), int(filed)
+
+
+def _write_private_feed(d: DaemonProcess, to: bytes, count: int) -> None:
+    """``count`` private messages from ``d`` to ``to``, written into d's store directly."""
+    from p2psocial.home import Home
+    from p2psocial.store.store import Store
+
+    keys = Home(d.home).load_identity()
+    items, previous = [], None
+    for seq in range(1, count + 1):
+        inner = {
+            "type": "post",
+            "text": f"for you {seq}",
+            "recps": [keys.feed_id, feed_id(to)],
+        }
+        content = encode_content(seal_content(inner, [keys.public, to], rng_bytes=os.urandom))
+        entry = create_entry(keys, seq, previous, 1_000 + seq, content)
+        previous = entry.id
+        items.append((entry.raw, content))
+    with Store.open(d.home / "store.sqlite", owner=keys) as store:
+        assert not store.append_batch(items, 2_000_000_000_000).errors
+
+
+def test_killed_mid_sync_no_private_message_is_left_unfiled(daemons: Daemons) -> None:
+    """Each private entry is filed in the transaction that stores it: a SIGKILL at any
+    point during ingest leaves none stored but unfiled."""
+    total = 10_000
+    b = daemons("b")
+    a = daemons("a", start=False)
+    a.cli("init")
+    _write_private_feed(a, parse_feed_id(b.feed_id), total)
+    a.start()
+    b.call("follow", feed_id=a.feed_id)
+    b.cli("connect", a.address)
+    db = b.home / "store.sqlite"
+    kills = []
+    for at_least in (1, total // 3, 2 * total // 3):
+        wait_for(
+            lambda n=at_least: _private_held_and_filed(db)[0] >= n,  # type: ignore[misc]
+            what="ingest to go on",
+        )
+        b.kill()
+        held, filed = _private_held_and_filed(db)
+        kills.append(held)
+        assert filed == held  # every private entry for b that is stored is filed
+        b.start()
+    assert any(0 < held < total for held in kills), kills  # a kill landed mid-ingest
+    wait_for(lambda: b.count() >= total, what="all of a's feed at b", timeout=90)
+    assert len(b.call("private.inbox", limit=1000)) == 1000
+    b.stop()
+    assert _private_held_and_filed(db) == (total, total)

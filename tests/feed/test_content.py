@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from p2psocial.errors import ContentTooLarge, InvalidContent, InvalidEntry, NonCanonical
+from p2psocial.errors import (
+    ContentTooLarge,
+    InvalidContent,
+    InvalidEntry,
+    LocalContentTooLarge,
+    NonCanonical,
+    UnpublishableContent,
+)
 from p2psocial.feed.content import MAX_CONTENT_SIZE, content_type, decode_content, encode_content
 
 json_values = st.recursive(
@@ -36,7 +43,7 @@ def test_private_bytes() -> None:
     [{"text": "no type"}, {"type": ""}, {"type": 5}, {"type": "x" * 65}, [1, 2], "text", 5],
 )
 def test_bad_shapes(value: Any) -> None:
-    with pytest.raises(InvalidContent):
+    with pytest.raises(UnpublishableContent):  # ours: a local error
         encode_content(value)
     with pytest.raises(InvalidContent):
         decode_content(cbor2.dumps(value, canonical=True))
@@ -51,7 +58,7 @@ def test_tags_and_non_text_keys_rejected() -> None:
 
 
 def test_too_large() -> None:
-    with pytest.raises(ContentTooLarge):
+    with pytest.raises(LocalContentTooLarge):
         encode_content({"type": "post", "text": "x" * MAX_CONTENT_SIZE})
     with pytest.raises(ContentTooLarge):
         decode_content(b"\x00" * (MAX_CONTENT_SIZE + 1))
@@ -68,8 +75,10 @@ def test_deep_nesting_rejected() -> None:
     value: Any = 1
     for _ in range(40):
         value = [value]
-    with pytest.raises(InvalidContent, match="deeper"):
+    with pytest.raises(UnpublishableContent, match="deeper"):
         encode_content({"type": "x", "v": value})
+    with pytest.raises(InvalidContent, match="deeper"):
+        decode_content(cbor2.dumps({"type": "x", "v": value}, canonical=True))
 
 
 @given(st.binary(max_size=300))

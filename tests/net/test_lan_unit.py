@@ -1,85 +1,46 @@
-"""LAN discovery without a network: TXT records, parsing, filters, the directory, the
-thread-to-trio handler. The real thing, between network namespaces, is tests/e2e/test_lan.py."""
+"""LAN discovery's trio shell without a network: zeroconf's TXT encoding of our record, the
+thread-to-trio handler, acting on what is found. The decisions themselves are tested in
+tests/proto/test_lan.py; the real thing, between network namespaces, in tests/e2e/test_lan.py."""
 
 from __future__ import annotations
 
-import hashlib
+import ast
 import threading
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import trio
-from hypothesis import given
-from hypothesis import strategies as st
 from zeroconf import ServiceInfo, ServiceStateChange
 
-from p2psocial.identity import feed_id
+import p2psocial.net.lan
 from p2psocial.net.lan import (
     EVENT_QUEUE,
-    SERVICE_TYPE,
     BrowseEvent,
-    Directory,
-    Ignored,
-    IgnoreReason,
-    Joined,
-    LanPeer,
-    Left,
-    Moved,
-    Segment,
-    Skipped,
+    Dialer,
+    LanDiscovery,
+    Responder,
     _ToTrio,
-    announce_addresses,
-    choose_address,
+)
+from p2psocial.net.scheduler import Scheduler
+from p2psocial.proto.handshake import NETWORK_KEY
+from p2psocial.proto.lan import (
+    SERVICE_TYPE,
+    LanPeer,
+    Segment,
     host_name,
-    network_tag,
     parse_service,
-    select_interfaces,
     service_name,
     txt_properties,
 )
-from p2psocial.proto.handshake import NETWORK_KEY
 from tests.helpers import make_keys
 
 ME = make_keys(1).public
 THEM = make_keys(2).public
-OTHER_KEY = bytes.fromhex("ab" * 32)
-
-
-def props(key: bytes = THEM, network_key: bytes = NETWORK_KEY) -> dict[bytes, bytes | None]:
-    """TXT properties as zeroconf hands them over: bytes keys and values."""
-    return {k.encode(): v.encode() for k, v in txt_properties(key, network_key).items()}
-
-
-def parse(
-    properties: dict[bytes, bytes | None] | None = None,
-    addresses: tuple[str, ...] = ("10.0.0.2",),
-    port: int | None = 8018,
-    networks: tuple[IPv4Network, ...] = (),
-) -> LanPeer | Ignored:
-    return parse_service(
-        props() if properties is None else properties,
-        addresses,
-        port,
-        me=ME,
-        network_key=NETWORK_KEY,
-        networks=networks,
-    )
 
 
 # ---------------------------------------------------------------------------- TXT
-
-
-def test_network_tag_definition() -> None:
-    expected = hashlib.sha256(b"p2psocial-lan" + NETWORK_KEY).hexdigest()[:16]
-    assert network_tag(NETWORK_KEY) == expected == "7d18f542cfcd7560"
-    assert network_tag(OTHER_KEY) != network_tag(NETWORK_KEY)
-
-
-def test_txt_never_carries_the_network_key() -> None:
-    txt = txt_properties(THEM, OTHER_KEY)
-    joined = "".join(txt.values())
-    assert OTHER_KEY.hex() not in joined
-    assert "ab" * 8 not in joined
 
 
 def test_txt_bytes_as_documented() -> None:
@@ -105,192 +66,6 @@ def test_txt_bytes_as_documented() -> None:
     assert parse_service(
         parsed.properties, ["192.168.1.20"], 8018, me=ME, network_key=NETWORK_KEY
     ) == LanPeer("192.168.1.20:8018", key)
-
-
-# ---------------------------------------------------------------------------- parsing
-
-
-def test_parse_peer_on_our_network() -> None:
-    assert parse() == LanPeer("10.0.0.2:8018", THEM)
-
-
-def test_parse_ignores_self() -> None:
-    assert parse(props(ME)) == Ignored(IgnoreReason.SELF)
-
-
-def test_parse_ignores_other_network() -> None:
-    result = parse(props(network_key=OTHER_KEY))
-    assert isinstance(result, Ignored)
-    assert result.reason is IgnoreReason.OTHER_NETWORK
-    assert feed_id(THEM) in str(result)
-
-
-@pytest.mark.parametrize("version", [None, b"0", b"2", b"", b"1.0", b"\xff"])
-def test_parse_ignores_other_versions(version: bytes | None) -> None:
-    p = props()
-    if version is None:
-        del p[b"v"]
-    else:
-        p[b"v"] = version
-    result = parse(p)
-    assert isinstance(result, Ignored)
-    assert result.reason is IgnoreReason.VERSION
-
-
-@pytest.mark.parametrize(
-    "value", [None, b"", b"nonsense", b"@short.ed25519", b"%" + feed_id(THEM)[1:].encode()]
-)
-def test_parse_rejects_bad_feed_id(value: bytes | None) -> None:
-    p = props()
-    p[b"id"] = value
-    result = parse(p)
-    assert isinstance(result, Ignored)
-    assert result.reason is IgnoreReason.MALFORMED
-
-
-def test_parse_missing_net_is_another_network() -> None:
-    p = props()
-    del p[b"net"]
-    assert parse(p) == Ignored(IgnoreReason.OTHER_NETWORK, feed_id(THEM))
-
-
-def test_parse_keys_are_case_insensitive() -> None:
-    p = {k.upper(): v for k, v in props().items()}
-    assert parse(p) == LanPeer("10.0.0.2:8018", THEM)
-
-
-@pytest.mark.parametrize("port", [None, 0, 65536, -1])
-def test_parse_rejects_bad_port(port: int | None) -> None:
-    result = parse(port=port)
-    assert isinstance(result, Ignored)
-    assert result.reason is IgnoreReason.MALFORMED
-
-
-@pytest.mark.parametrize(
-    "addresses",
-    [(), ("127.0.0.1",), ("0.0.0.0",), ("224.0.0.251",), ("fe80::1",), ("garbage",)],
-)
-def test_parse_needs_a_usable_address(addresses: tuple[str, ...]) -> None:
-    result = parse(addresses=addresses)
-    assert isinstance(result, Ignored)
-    assert result.reason is IgnoreReason.NO_ADDRESS
-
-
-def test_choose_address_prefers_our_networks() -> None:
-    addresses = ["127.0.0.1", "172.17.0.1", "10.9.8.7"]
-    assert choose_address(addresses) == "172.17.0.1"
-    assert choose_address(addresses, [IPv4Network("10.9.8.0/24")]) == "10.9.8.7"
-    assert choose_address(addresses, [IPv4Network("192.168.0.0/16")]) == "172.17.0.1"
-
-
-@given(
-    st.dictionaries(st.binary(max_size=10), st.none() | st.binary(max_size=80), max_size=6),
-    st.lists(st.text(max_size=20), max_size=4),
-    st.none() | st.integers(),
-)
-def test_parse_never_raises(
-    properties: dict[bytes, bytes | None], addresses: list[str], port: int | None
-) -> None:
-    result = parse_service(properties, addresses, port, me=ME, network_key=NETWORK_KEY)
-    assert isinstance(result, (LanPeer, Ignored))
-
-
-# ---------------------------------------------------------------------------- interfaces
-
-
-ADAPTERS = [
-    ("lo", [IPv4Interface("127.0.0.1/8")]),
-    ("eth0", [IPv4Interface("192.168.1.20/24")]),
-    ("wlan0", [IPv4Interface("10.0.0.5/16"), IPv4Interface("10.1.0.5/16")]),
-    ("docker0", []),
-]
-
-
-def test_all_interfaces_but_loopback_by_default() -> None:
-    segments, missing = select_interfaces(ADAPTERS, ())
-    assert segments == [
-        Segment(
-            "all interfaces",
-            None,
-            (
-                IPv4Interface("192.168.1.20/24"),
-                IPv4Interface("10.0.0.5/16"),
-                IPv4Interface("10.1.0.5/16"),
-            ),
-        )
-    ]
-    assert missing == []
-
-
-def test_nothing_to_run_on() -> None:
-    assert select_interfaces([("lo", [IPv4Interface("127.0.0.1/8")])], ()) == ([], [])
-
-
-def test_only_the_named_interfaces_each_bound_to_its_device() -> None:
-    segments, missing = select_interfaces(ADAPTERS, ("wlan0", "nope", "docker0", "lo", "eth0"))
-    assert segments == [
-        Segment("wlan0", "wlan0", (IPv4Interface("10.0.0.5/16"), IPv4Interface("10.1.0.5/16"))),
-        Segment("eth0", "eth0", (IPv4Interface("192.168.1.20/24"),)),
-    ]
-    assert segments[0].networks == [IPv4Network("10.0.0.0/16"), IPv4Network("10.1.0.0/16")]
-    assert missing == ["nope", "docker0", "lo"]
-
-
-def test_announced_addresses_follow_the_listen_address() -> None:
-    segment = Segment("x", None, (IPv4Interface("192.168.1.20/24"), IPv4Interface("10.0.0.5/16")))
-    everything = [IPv4Address("192.168.1.20"), IPv4Address("10.0.0.5")]
-    assert announce_addresses(segment, "0.0.0.0") == everything
-    assert announce_addresses(segment, "") == everything
-    assert announce_addresses(segment, "10.0.0.5") == [IPv4Address("10.0.0.5")]
-    assert announce_addresses(segment, "127.0.0.1") == []
-
-
-# ---------------------------------------------------------------------------- directory
-
-
-A = LanPeer("10.0.0.2:8018", THEM)
-A_MOVED = LanPeer("10.0.0.2:9000", THEM)
-
-
-def test_directory_join_update_leave() -> None:
-    d = Directory()
-    assert d.resolved("a", A) == [Joined("a", A)]
-    assert d.resolved("a", A) == []  # an update that changes nothing
-    assert d.resolved("a", A_MOVED) == [Moved("a", A, A_MOVED)]
-    assert d.removed("a") == [Left("a", A_MOVED)]
-    assert d.removed("a") == []
-    assert d.peers == {}
-
-
-def test_directory_reports_a_reason_once() -> None:
-    d = Directory()
-    other = Ignored(IgnoreReason.OTHER_NETWORK, "x")
-    assert d.resolved("c", other) == [Skipped("c", other)]
-    assert d.resolved("c", other) == []
-    mine = Ignored(IgnoreReason.SELF)
-    assert d.resolved("c", mine) == [Skipped("c", mine)]
-    assert d.removed("c") == []
-    assert d.resolved("c", other) == [Skipped("c", other)]  # it came back
-
-
-def test_directory_peer_switching_network_leaves() -> None:
-    d = Directory()
-    d.resolved("a", A)
-    other = Ignored(IgnoreReason.OTHER_NETWORK, "x")
-    assert d.resolved("a", other) == [Left("a", A), Skipped("a", other)]
-    assert d.resolved("a", A) == [Joined("a", A)]
-
-
-def test_directory_limit() -> None:
-    d = Directory(limit=2)
-    for i in range(2):
-        d.resolved(f"s{i}", LanPeer(f"10.0.0.{i + 1}:1", bytes([i]) * 32))
-    changes = d.resolved("s9", A)
-    assert len(changes) == 1
-    assert isinstance(changes[0], Skipped)
-    assert changes[0].why.reason is IgnoreReason.TOO_MANY
-    d.removed("s0")
-    assert d.resolved("s9", A) == [Joined("s9", A)]
 
 
 # ---------------------------------------------------------------------------- thread -> trio
@@ -337,3 +112,107 @@ def test_handler_never_raises_when_full_closed_or_finished() -> None:
 
     handler = trio.run(main)
     call_handler(handler, "x", ServiceStateChange.Removed)  # the trio run is over
+
+
+# ---------------------------------------------------------------------------- acting on it
+
+A = LanPeer("10.0.0.2:8018", THEM)
+A_MOVED = LanPeer("10.0.0.2:9000", THEM)
+
+
+def scheduler() -> Scheduler:
+    """A real scheduler that is not running: it records dials and starts no task."""
+    return Scheduler(cast(Any, None), cast(Any, None), make_keys(1), NETWORK_KEY, lambda: 0)
+
+
+def discovery(dialer: Dialer) -> LanDiscovery:
+    return LanDiscovery(keys=make_keys(1), network_key=NETWORK_KEY, dialer=dialer)
+
+
+def test_the_scheduler_is_a_dialer() -> None:
+    s = scheduler()
+    dialer: Dialer = s  # structural: mypy checks that Scheduler satisfies Dialer
+    d = discovery(dialer)
+    d._apply(d.directory.resolved("a", A))
+    assert list(s.dials) == [A.address]
+    d._apply(d.directory.resolved("a", A_MOVED))
+    assert list(s.dials) == [A_MOVED.address]
+    d._apply(d.directory.removed("a"))
+    assert list(s.dials) == []
+
+
+def test_a_dial_we_did_not_start_is_kept() -> None:
+    s = scheduler()
+    s.add(A.address, A.key)  # known before LAN discovery saw it (store, invite, pub)
+    d = discovery(s)
+    d._apply(d.directory.resolved("a", A))
+    d._apply(d.directory.removed("a"))
+    assert list(s.dials) == [A.address]
+
+
+def test_a_peer_seen_through_two_interfaces_is_dialled_until_gone_from_both() -> None:
+    s = scheduler()
+    d = discovery(s)
+    d._apply(d.directory.resolved("a via eth0", A))
+    d._apply(d.directory.resolved("a via wlan0", A))
+    d._apply(d.directory.removed("a via eth0"))
+    assert list(s.dials) == [A.address]
+    d._apply(d.directory.removed("a via wlan0"))
+    assert list(s.dials) == []
+
+
+TXT = dict[bytes, bytes | None]
+
+
+class FakeResponder(Responder):
+    """A responder without zeroconf: lookups answer from a table."""
+
+    def __init__(self, answers: dict[str, tuple[TXT, list[str], int]]) -> None:
+        segment = Segment("lan0", "lan0", (IPv4Interface("10.0.0.1/24"),))
+        super().__init__(0, segment, cast(Any, None))
+        self.answers = answers
+
+    def lookup(self, name: str) -> tuple[TXT, list[str], int | None] | None:
+        return self.answers.get(name)
+
+
+def test_browse_events_resolve_and_dial() -> None:
+    them: TXT = {k.encode(): v.encode() for k, v in txt_properties(THEM, NETWORK_KEY).items()}
+    me: TXT = {k.encode(): v.encode() for k, v in txt_properties(ME, NETWORK_KEY).items()}
+    s = scheduler()
+    d = discovery(s)
+    d.responders.append(FakeResponder({"them": (them, ["10.0.0.2"], 8018), "me": (me, [], 1)}))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            d._event(BrowseEvent(0, "them", "added"), nursery)
+            d._event(BrowseEvent(0, "me", "added"), nursery)
+            d._event(BrowseEvent(0, "gone", "added"), nursery)  # does not resolve
+        assert list(s.dials) == [A.address]
+        assert set(d.directory.peers) == {"them via lan0"}
+        async with trio.open_nursery() as nursery:
+            d._event(BrowseEvent(0, "them", "removed"), nursery)
+            d._event(BrowseEvent(0, "me", "removed"), nursery)
+            d._event(BrowseEvent(0, "gone", "removed"), nursery)
+        assert list(s.dials) == []
+        assert len(d.lookups) == 0
+
+    trio.run(main)
+
+
+def test_the_shell_does_not_know_the_daemon() -> None:
+    """No import of the daemon, its API or CLI, not even for type checking (a cycle)."""
+    tree = ast.parse(Path(p2psocial.net.lan.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            imported.add(node.module)
+    assert "p2psocial.proto.lan" in imported
+    for module in imported:
+        assert module.split(".")[:2] not in (
+            ["p2psocial", "daemon"],
+            ["p2psocial", "api"],
+            ["p2psocial", "cli"],
+        ), module

@@ -19,12 +19,12 @@ from nacl.bindings import (
 from p2psocial.errors import (
     BadRecipients,
     ConfigError,
-    ContentTooLarge,
-    InvalidContent,
     InvalidId,
+    LocalContentTooLarge,
     LocalProtocolError,
     PrivateBoxError,
     RemoteProtocolError,
+    UnpublishableContent,
 )
 from p2psocial.feed.content import MAX_CONTENT_SIZE, decode_content, encode_content
 from p2psocial.identity import Keypair
@@ -243,7 +243,7 @@ def test_recipient_not_on_the_curve_is_invalid_id(key: bytes) -> None:
 
 
 def test_seal_content_rejects_invalid_content() -> None:
-    with pytest.raises(InvalidContent):
+    with pytest.raises(UnpublishableContent):
         seal_content({"text": "no type"}, [KEYS[0].public], rng_bytes=DeterministicRng())
     with pytest.raises(LocalProtocolError):
         seal_content(b"bytes", [KEYS[0].public], rng_bytes=DeterministicRng())  # type: ignore[arg-type]
@@ -263,7 +263,7 @@ def test_max_plaintext_fits_content_exactly(count: int) -> None:
     assert len(encoded) == MAX_CONTENT_SIZE
     assert decode_content(encoded) == sealed
     assert open_entry_content(encoded, KEYS[count - 1].secret) == encode_content(content)
-    with pytest.raises(ContentTooLarge):
+    with pytest.raises(LocalContentTooLarge):
         seal_content({"type": "post", "text": text + "x"}, recipients, rng_bytes=DeterministicRng())
 
 

@@ -9,9 +9,14 @@ from hypothesis import strategies as st
 from p2psocial.errors import RemoteProtocolError
 from p2psocial.proto.replication import (
     FORKED,
+    MAX_BATCH_ENTRIES,
     NOT_REPLICATING,
     Replicator,
+    cut_off_reason,
+    keep_new_connection,
     make_note,
+    parse_batch,
+    parse_message,
     parse_note,
 )
 
@@ -150,3 +155,76 @@ def test_any_notes_raise_only_protocol_errors(notes: dict[bytes, object]) -> Non
         pass
     r.tick(now=10)
     r.to_send("p")
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def test_parse_message_splits_clock_and_entries() -> None:
+    assert parse_message({"clock": {F: 2}}) == ({F: 2}, None)
+    assert parse_message({"entries": [[b"e", None], [b"f", b"c"]]}) == (
+        None,
+        [(b"e", None), (b"f", b"c")],
+    )
+    assert parse_message({}) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("message", "needle"),
+    [
+        ([1, 2], "must be a map"),
+        ({"clock": [1]}, "clock must be a map"),
+        ({"entries": {"a": 1}}, "entries must be a list"),
+        ({"entries": [[b"e"]]}, "pair"),
+        ({"entries": [["text", None]]}, "entry must be bytes"),
+        ({"entries": [[b"x" * 513, None]]}, "entry must be bytes of at most 512"),
+        ({"entries": [[b"e", "text"]]}, "content must be nil or bytes"),
+        ({"entries": [[b"e", b"x" * 8193]]}, "at most 8192"),
+        ({"entries": [[b"e", None]] * (MAX_BATCH_ENTRIES + 1)}, "at most 10000"),
+    ],
+)
+def test_malformed_messages_are_protocol_errors(message: object, needle: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=needle):
+        parse_message(message)
+
+
+@given(st.recursive(st.none() | st.binary(max_size=40) | st.integers(), st.lists, max_leaves=20))
+def test_any_batch_value_is_parsed_or_refused_with_our_error(value: object) -> None:
+    try:
+        items = parse_batch(value)
+    except RemoteProtocolError:
+        return
+    assert all(type(raw) is bytes for raw, _ in items)
+
+
+def test_duplicate_connections_keep_the_one_dialled_by_the_smaller_key() -> None:
+    small, big = b"\x01" * 32, b"\x02" * 32
+    # Both sides decide the same: the connection small dialled survives.
+    assert keep_new_connection(small, new_dialler=small, existing_dialler=big)
+    assert not keep_new_connection(big, new_dialler=big, existing_dialler=small)
+    assert not keep_new_connection(small, new_dialler=small, existing_dialler=small)
+
+
+def test_cut_off_reasons() -> None:
+    assert cut_off_reason({}, 0) is None
+    assert cut_off_reason({"@x": "bad signature"}, 0) == "@x: bad signature"
+    assert cut_off_reason({}, 1) == "sent a forked feed's entry"
+    both = cut_off_reason({"@x": "gap", "@y": "bad"}, 2)
+    assert both == "@x: gap; @y: bad; sent a forked feed's entry"
+
+
+def test_reports() -> None:
+    r = Replicator({F: 3, G: 1}, [F, G])
+    r.peer_connected("p1", now=0)
+    r.notes_received("p1", {F: make_note(10, False), G: make_note(1, True)}, now=0)
+    assert r.peer_progress("p1") == {
+        "feeds_from_peer": 2,
+        "entries_to_receive": 7,
+        "wants_from_us": 1,
+    }
+    assert r.progress() == {"feeds_wanted": 2, "feeds_held": 2, "entries_behind": 7}
+    assert r.peer_progress("gone") == {
+        "feeds_from_peer": 0,
+        "entries_to_receive": 0,
+        "wants_from_us": 0,
+    }

@@ -19,8 +19,8 @@ B = make_keys(2)
 
 
 def test_publish_builds_chain(store: Store) -> None:
-    first = store.publish(A, {"type": "post", "text": "one"}, 10)
-    second = store.publish(A, {"type": "post", "text": "two"}, 20)
+    first = store.publish(A, {"type": "post", "text": "one"}, 10).entry
+    second = store.publish(A, {"type": "post", "text": "two"}, 20).entry
     assert (first.seq, second.seq) == (1, 2)
     assert second.previous == first.id
     assert store.get(second.id).text == "two"

@@ -1,0 +1,22 @@
+"""The ``p2psocial`` command line, one module per group of commands.
+
+- ``base.py``: the typer app, the home, errors, output, and the caller every command uses
+  (the daemon's socket when it runs, else the same methods in-process on the store);
+- ``posts.py``: init, whoami, post, feed, timeline, show, thread;
+- ``graph.py``: follow, unfollow, block, unblock;
+- ``private.py``: dm send / inbox / thread;
+- ``invites.py``: invite create / accept;
+- ``node.py``: daemon, connect, peers, status, rpc;
+- ``show.py``: how messages read in a terminal.
+"""
+
+from __future__ import annotations
+
+from p2psocial.cli import graph, invites, node, posts, private
+from p2psocial.cli.base import app
+
+__all__ = ["app", "graph", "invites", "main", "node", "posts", "private"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,202 @@
+"""Commands for the daemon and its peers: daemon, connect, peers, status, rpc."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from p2psocial.cli.base import JsonFlag, app, caller, emit_json, fail, home_of, user_errors
+from p2psocial.errors import P2PSocialError
+
+
+@app.command()
+def daemon(
+    ctx: typer.Context,
+    listen: Annotated[
+        str | None,
+        typer.Option("--listen", help="HOST:PORT for peers (default 0.0.0.0:8018; port 0: any)."),
+    ] = None,
+    hops: Annotated[
+        int | None, typer.Option("--hops", min=0, max=6, help="Replicate within N follows.")
+    ] = None,
+    network_key: Annotated[
+        str | None, typer.Option("--network-key", help="64 hex digits: a private network.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+    no_lan: Annotated[
+        bool, typer.Option("--no-lan", help="Do not announce or look for peers on the LAN.")
+    ] = False,
+    lan_interface: Annotated[
+        list[str] | None,
+        typer.Option("--lan-interface", help="Use only this interface for LAN discovery (repeat)."),
+    ] = None,
+    pub: Annotated[
+        bool, typer.Option("--pub", help="Run as a pub: follow whoever redeems our invites.")
+    ] = False,
+    public_address: Annotated[
+        str | None,
+        typer.Option("--public-address", help="HOST:PORT that invite codes point to (pubs)."),
+    ] = None,
+) -> None:
+    """Run the daemon in the foreground: replicate with peers, serve apps on rpc.sock."""
+    import logging
+
+    from p2psocial.config import load_config, parse_address, parse_network_key
+
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        fail(f"unknown log level {log_level!r}")
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    home = home_of(ctx)
+    with user_errors():
+        config = load_config(home.path)
+        if listen is not None:
+            parse_address(listen, "--listen")
+        if public_address is not None:
+            parse_address(public_address, "--public-address")
+        key = parse_network_key(network_key) if network_key else None
+        config = config.with_overrides(
+            listen=listen,
+            hops=hops,
+            network_key=key,
+            lan=False if no_lan else None,
+            interfaces=tuple(lan_interface) if lan_interface else None,
+            pub=True if pub else None,
+            public_address=public_address,
+        )
+    _run_daemon(home, config)
+
+
+def _run_daemon(home: Any, config: Any) -> None:
+    import signal
+
+    import trio
+
+    from p2psocial.daemon import run_daemon
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                await nursery.start(
+                    lambda task_status: run_daemon(home, config, task_status=task_status)
+                )
+                async for signum in signals:
+                    typer.echo(
+                        f"p2psocial: received {signal.Signals(signum).name}, stopping", err=True
+                    )
+                    break
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except BaseException as exc:  # trio wraps errors in groups; report ours plainly
+        cause = _first_error(exc)
+        if isinstance(cause, P2PSocialError):
+            fail(str(cause))
+        if isinstance(cause, OSError):
+            fail(f"cannot start the daemon: {cause.strerror or cause}")
+        raise
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@app.command()
+def connect(
+    ctx: typer.Context,
+    peer: Annotated[str, typer.Argument(help="HOST:PORT:FEED_ID of the peer.")],
+) -> None:
+    """Connect to a peer now, and remember it (the daemon reconnects after restarts)."""
+    from p2psocial.config import parse_address
+    from p2psocial.errors import ConfigError
+
+    with user_errors():
+        address, sep, target = peer.partition(":@")
+        if not sep:
+            raise ConfigError(f"peer must be HOST:PORT:FEED_ID, got {peer!r}")
+        target = "@" + target
+        parse_address(address, "peer address")
+    with caller(ctx) as call:
+        result = call.call("peers.connect", address=address, feed_id=target)
+    if result["dialling"]:
+        typer.echo(f"connecting to {target} at {address} (remembered)")
+    else:
+        typer.echo(
+            f"the daemon is not running: remembered {target} at {address} for when it starts"
+        )
+
+
+@app.command()
+def peers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List peer connections with their replication progress."""
+    with caller(ctx) as call:
+        report = call.call("peers.list")
+    if as_json:
+        for p in report["connected"]:
+            emit_json({"connected": True, **p})
+        connected = {p["feed_id"] for p in report["connected"]}
+        for p in report["known"]:
+            if p["feed_id"] not in connected:
+                emit_json({"connected": False, **p})
+        return
+    if not report["connected"] and not report["known"]:
+        typer.echo("no peers (use 'p2psocial connect HOST:PORT:FEED_ID')")
+    for p in report["connected"]:
+        typer.echo(
+            f"{p['feed_id']}  {p['direction']} {p['address'] or ''}"
+            f"  received {p['entries_received']}  sent {p['entries_sent']}"
+            f"  to receive {p['entries_to_receive']}"
+        )
+    for p in report["known"]:
+        if not p["connected"]:
+            extra = f"  failures {p.get('failures', 0)}" if p.get("failures") else ""
+            typer.echo(f"{p['feed_id']}  not connected  {p['address']}{extra}")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show your feed, what is stored, replication progress and forks."""
+    with caller(ctx) as call:
+        info = call.call("status")
+    if as_json:
+        emit_json(info)
+        return
+    typer.echo(f"feed      {info['feed_id']}")
+    typer.echo(f"daemon    {'running on ' + info['listen'] if info['running'] else 'not running'}")
+    typer.echo(f"stored    {info['entries']} entries in {info['feeds']} feeds")
+    if info.get("replication"):
+        r = info["replication"]
+        typer.echo(
+            f"replicate {r['feeds_held']}/{r['feeds_wanted']} feeds held, "
+            f"{r['entries_behind']} entries behind, {info['peers']} peers connected"
+        )
+    for f in info["forked_feeds"]:
+        typer.echo(f"FORKED    {f['feed_id']} at seq {f['seq']}")
+
+
+@app.command()
+def rpc(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Argument(help="Method name, e.g. timeline.")],
+    params: Annotated[str | None, typer.Argument(help="Named params as a JSON object.")] = None,
+) -> None:
+    """Call a method (of the running daemon, else on the store) and print its JSON result."""
+    try:
+        parsed = json.loads(params) if params else {}
+    except ValueError as exc:
+        fail(f"params are not valid JSON: {exc}")
+    if not isinstance(parsed, dict):
+        fail("params must be a JSON object of named parameters")
+    with caller(ctx) as call:
+        result = call.call(method, **parsed)
+    emit_json(result)

@@ -1,0 +1,146 @@
+"""Commands for your identity and messages: init, whoami, post, feed, timeline, show, thread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from p2psocial.cli.base import (
+    JsonFlag,
+    LimitOpt,
+    app,
+    caller,
+    emit_json,
+    home_of,
+    user_errors,
+)
+from p2psocial.cli.show import print_messages
+
+if TYPE_CHECKING:
+    from p2psocial.cli.base import Caller
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create your identity (an Ed25519 key) and an empty store."""
+    import os
+
+    from p2psocial.store.store import Store
+
+    home = home_of(ctx)
+    with user_errors():
+        if home.has_identity():
+            keys = home.load_identity()
+            typer.echo(f"an identity already exists in {home.path}: {keys.feed_id} (unchanged)")
+            if not home.socket_path.exists():
+                Store.open(home.store_path, owner=keys).close()
+            return
+        keys = home.create_identity(os.urandom(32))
+        Store.open(home.store_path, owner=keys).close()
+    typer.echo(f"created identity {keys.feed_id} in {home.path}")
+
+
+@app.command()
+def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Print your feed id."""
+    home = home_of(ctx)
+    with user_errors():
+        keys = home.load_identity()
+    if as_json:
+        emit_json({"feed_id": keys.feed_id, "home": str(home.path)})
+    else:
+        typer.echo(keys.feed_id)
+
+
+def thread_root(call: Caller, msg_id: str) -> str:
+    """The root of the thread ``msg_id`` is in (itself if it is a root)."""
+    message = call.call("get", id=msg_id)
+    content = message.get("content") or {}
+    root = content.get("root") if isinstance(content, dict) else None
+    return root if isinstance(root, str) else msg_id
+
+
+@app.command()
+def post(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    reply_to: Annotated[
+        str | None, typer.Option("--reply-to", help="Reply in the thread of this message id.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a public post to your feed."""
+    with caller(ctx) as call:
+        params: dict[str, Any] = {"text": text}
+        if reply_to is not None:
+            params["root"] = thread_root(call, reply_to)
+            params["branch"] = reply_to
+        message = call.call("post", **params)
+    if as_json:
+        emit_json(message)
+    else:
+        typer.echo(message["id"])
+
+
+@app.command()
+def feed(
+    ctx: typer.Context,
+    feed_id: Annotated[str | None, typer.Argument(help="Feed id (default: your own).")] = None,
+    limit: LimitOpt = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a feed, newest first."""
+    from p2psocial.errors import RpcError
+    from p2psocial.proto.jsonrpc import NOT_FOUND
+
+    with caller(ctx) as call:
+        who = feed_id or call.call("whoami")["feed_id"]
+        messages = call.call("feed", feed_id=who, limit=limit, reverse=True)
+        try:
+            forked = bool(call.call("feed.info", feed_id=who)["forked"])
+        except RpcError as exc:
+            if exc.code != NOT_FOUND:
+                raise
+            forked = False
+    if forked:
+        warning = f"feed {who} is FORKED: its author signed two histories"
+        if as_json:
+            typer.echo(f"p2psocial: warning: {warning}", err=True)
+        else:
+            typer.echo(f"!! {warning}; no new entries are accepted for it")
+    if not messages and not as_json:
+        typer.echo(f"no entries stored for {who}")
+    print_messages(messages, as_json)
+
+
+@app.command()
+def timeline(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False) -> None:
+    """Show recent messages from every stored feed, newest first."""
+    with caller(ctx) as call:
+        messages = call.call("timeline", limit=limit)
+    print_messages(messages, as_json)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="Message id (%...sha256).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one message."""
+    with caller(ctx) as call:
+        message = call.call("get", id=msg_id)
+    print_messages([message], as_json)
+
+
+@app.command()
+def thread(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="Any message id of the thread.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a thread: its root and the replies, oldest first."""
+    with caller(ctx) as call:
+        messages = call.call("thread", root=thread_root(call, msg_id))
+    print_messages(messages, as_json)

@@ -1,0 +1,55 @@
+"""Commands for private messages: dm send, dm inbox, dm thread."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json
+from p2psocial.cli.show import print_private
+
+dm_app = typer.Typer(help="Private messages, readable only by their recipients.")
+app.add_typer(dm_app, name="dm")
+
+
+@dm_app.command("send")
+def dm_send(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    to: Annotated[list[str], typer.Option("--to", help="A recipient's feed id (repeat, up to 6).")],
+    reply_to: Annotated[
+        str | None, typer.Option("--reply-to", help="Reply in this private thread (root id).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a private message to up to 6 people (you are always a reader too)."""
+    params: dict[str, Any] = {"to": to, "text": text}
+    if reply_to is not None:
+        params["root"] = reply_to
+    with caller(ctx) as call:
+        result = call.call("private.publish", **params)
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(result["id"])
+
+
+@dm_app.command("inbox")
+def dm_inbox(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False) -> None:
+    """Private messages you can read, newest first."""
+    with caller(ctx) as call:
+        messages = call.call("private.inbox", limit=limit)
+    print_private(messages, as_json)
+
+
+@dm_app.command("thread")
+def dm_thread(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="The private thread's root message id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A private thread, oldest first."""
+    with caller(ctx) as call:
+        messages = call.call("private.thread", root=msg_id)
+    print_private(messages, as_json)

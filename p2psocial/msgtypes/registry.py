@@ -1,0 +1,48 @@
+"""The table of known content types, and the questions asked of content by type.
+
+To add a type: write its module (see ``post.py``) and add its ``TYPE`` to :data:`TYPES`.
+Content of a type nobody registered is stored, replicated and shown as data like any
+other; it only feeds the generic reply link (its ``root`` field).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from p2psocial.msgtypes import contact, post, pub
+from p2psocial.msgtypes.base import ContentType, Link, reply_links
+
+if TYPE_CHECKING:
+    from p2psocial.feed.content import Content
+
+TYPES: dict[str, ContentType] = {t.name: t for t in (post.TYPE, contact.TYPE, pub.TYPE)}
+
+
+def lookup(name: str | None) -> ContentType | None:
+    """The registered type of this name, if any."""
+    return TYPES.get(name) if name is not None else None
+
+
+def check_publish(value: Content) -> None:
+    """Apply the type's own rules to content we are about to publish (maps only; the
+    generic shape is checked when it is encoded). Raises UnpublishableContent."""
+    if isinstance(value, dict):
+        kind = lookup(value.get("type"))
+        if kind is not None:
+            kind.check(value)
+
+
+def links_of(value: Content | None) -> list[Link]:
+    """The links a decoded public content feeds into the ``links`` view."""
+    if not isinstance(value, dict):
+        return []
+    kind = lookup(value.get("type"))
+    return list(kind.links(value)) if kind is not None else reply_links(value)
+
+
+def describe(value: Content | None) -> str | None:
+    """The text a person reads for this content, None to show it as data."""
+    if not isinstance(value, dict):
+        return None
+    kind = lookup(value.get("type"))
+    return kind.describe(value) if kind is not None else None

@@ -1,0 +1,42 @@
+"""Views: tables derived from the stored entries, kept up to date as entries are stored.
+
+Theory of operation
+-------------------
+The entries are the truth; every other table that follows from them is a *view*. A view
+is a plug-in with a name and a version (:class:`View`):
+
+- :meth:`View.create` makes its tables; :meth:`View.drop` removes them;
+- :meth:`View.index` is called with every batch of accepted entries *inside the ingest
+  transaction* (and for our own publishes), so a view can never lag behind or miss an
+  entry, whatever crashes when;
+- :meth:`View.purge` removes what a feed contributed (when we block it);
+- :func:`rebuild_view` replays every stored entry in receive order into a fresh copy.
+
+The ``views`` table records the version each view's tables were built by. When a view's
+code changes what it stores, its version goes up, and the next opening of the store
+rebuilds it (``db.py``). Indexing one batch, many batches, or a rebuild give the same rows
+(tests/store/test_views.py).
+
+To add a view: a module here with a :class:`View` subclass, listed in
+:func:`default_views`. Its ``index`` reads the decoded content from the
+:class:`~p2psocial.feed.chain.Accepted` items (``value``, ``private_value``) and asks the
+content-type modules (``p2psocial.msgtypes``) what the content means: no view decodes
+bytes.
+"""
+
+from __future__ import annotations
+
+from p2psocial.store.views.base import View, open_private, rebuild_view
+from p2psocial.store.views.contacts import ContactsView
+from p2psocial.store.views.inbox import InboxView
+from p2psocial.store.views.links import LinksView
+
+__all__ = ["View", "default_views", "open_private", "rebuild_view"]
+
+
+def default_views(*, private: bool) -> list[View]:
+    """The views a store keeps; ``private``: also the inbox (needs the owner's key)."""
+    views: list[View] = [ContactsView(), LinksView()]
+    if private:
+        views.append(InboxView())
+    return views

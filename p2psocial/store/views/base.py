@@ -1,0 +1,110 @@
+"""The view interface, and the replay that rebuilds a view (see the package docstring)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from p2psocial.errors import InvalidEntry
+from p2psocial.feed.chain import Accepted
+from p2psocial.feed.content import content_type, decode_content
+from p2psocial.feed.formats import decode_entry
+
+if TYPE_CHECKING:
+    import logging
+    import sqlite3
+    from collections.abc import Iterator, Sequence
+
+    from p2psocial.msgtypes.private import Opener
+
+REBUILD_CHUNK = 5000
+
+
+def execute_all(conn: sqlite3.Connection, script: str) -> None:
+    """Run the ``;``-separated statements of ``script`` inside the caller's transaction
+    (``executescript`` would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+class View:
+    """A derived table (or a few), kept by the store. Subclasses set the class fields."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[tuple[str, ...]]
+    """Every table (and so its indexes) the view owns, dropped by :meth:`drop`."""
+    private: ClassVar[bool] = False
+    """Whether it needs private entries opened (``Accepted.private_value``)."""
+
+    def create(self, conn: sqlite3.Connection) -> None:
+        raise NotImplementedError
+
+    def drop(self, conn: sqlite3.Connection) -> None:
+        for table in self.tables:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def index(self, conn: sqlite3.Connection, batch: Sequence[Accepted]) -> None:
+        """Index newly stored entries (in sequence order per feed)."""
+        raise NotImplementedError
+
+    def purge(self, conn: sqlite3.Connection, author: bytes) -> None:
+        """Remove every row ``author``'s entries gave this view (each table's ``author``)."""
+        for table in self.tables:
+            conn.execute(f"DELETE FROM {table} WHERE author = ?", (author,))
+
+
+def open_private(batch: Sequence[Accepted], opener: Opener) -> None:
+    """Open every private entry in ``batch`` once with our key; fill ``plaintext`` and
+    ``private_value`` of those we can read."""
+    for item in batch:
+        if item.content_type is None and type(item.value) is bytes and item.plaintext is None:
+            opened = opener(item.value, item.entry.author)
+            if opened is not None:
+                item.plaintext, item.private_value = opened
+
+
+def stored_entries(conn: sqlite3.Connection) -> Iterator[list[Accepted]]:
+    """Every stored entry, decoded, in receive order, in chunks."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rx, raw, content, ctype, rx_ts FROM entries WHERE rx > ? ORDER BY rx LIMIT ?",
+            (last, REBUILD_CHUNK),
+        ).fetchall()
+        if not rows:
+            return
+        chunk = []
+        for _rx, raw, content, ctype, rx_ts in rows:
+            value = None
+            if content is not None:
+                try:
+                    value = decode_content(content)
+                except InvalidEntry:  # validated when stored; never index what is not
+                    continue
+            item = Accepted(decode_entry(raw), content, ctype, value)
+            item.content_type = content_type(value) if value is not None else None
+            item.received = rx_ts
+            chunk.append(item)
+        last = rows[-1][0]
+        yield chunk
+
+
+def rebuild_view(
+    conn: sqlite3.Connection, view: View, opener: Opener | None, log: logging.Logger
+) -> int:
+    """Drop ``view`` and replay every stored entry into it (in the caller's transaction).
+    Returns the number of entries replayed."""
+    total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+    log.info("rebuilding view %s (version %d) from %d entries", view.name, view.version, total)
+    view.drop(conn)
+    view.create(conn)
+    done = 0
+    for chunk in stored_entries(conn):
+        if view.private and opener is not None:
+            open_private(chunk, opener)
+        view.index(conn, chunk)
+        done += len(chunk)
+        if total > REBUILD_CHUNK:
+            log.info("rebuilding view %s: %d of %d entries", view.name, done, total)
+    return done

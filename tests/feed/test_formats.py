@@ -1,0 +1,40 @@
+"""The feed-format seam: what the rest of the code may ask of entry bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p2psocial.errors import InvalidEntry, UnknownFormat
+from p2psocial.feed import formats
+from tests.helpers import make_feed, make_keys
+
+A = make_keys(1)
+
+
+def test_v1_entries_are_claimed_peeked_decoded_and_verified() -> None:
+    (entry, _content), *_ = make_feed(A, 1)
+    assert formats.format_of(entry.raw) is formats.V1_FORMAT
+    assert formats.peek_feed(entry.raw) == A.public
+    assert formats.decode_entry(entry.raw) == entry
+    assert formats.raw_signature_ok(entry.raw)
+    forged = entry.raw[:-1] + bytes([entry.raw[-1] ^ 1])
+    assert not formats.raw_signature_ok(forged)
+
+
+def test_unknown_bytes_are_nobody_s_feed_and_decode_to_our_error() -> None:
+    assert formats.peek_feed(b"\x82\x02") is None
+    assert formats.peek_feed(b"") is None
+    with pytest.raises(UnknownFormat):
+        formats.decode_entry(bytes([0x88, 0x07, 0, 0, 0, 0, 0, 0, 0]))
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_peek_safely_and_decode_only_to_our_errors(raw: bytes) -> None:
+    peeked = formats.peek_feed(raw)
+    assert peeked is None or len(peeked) == 32
+    try:
+        formats.decode_entry(raw)
+    except InvalidEntry:
+        pass
