@@ -47,6 +47,8 @@ def feed_field(value: object) -> bytes | None:
 
 def reply_links(value: Value) -> list[Link]:
     """The thread link any content may carry: its ``root`` field."""
+    if "root" not in value:
+        return []
     root = message_field(value, "root")
     return [(root, REPLY)] if root is not None else []
 
@@ -70,3 +72,6 @@ class ContentType:
     """The text a person reads for this content (None: show it as data)."""
     links: Callable[[Value], Iterable[Link]] = reply_links
     """The links this content feeds into the ``links`` view."""
+    link_fields: frozenset[str] = frozenset({"root"})
+    """The fields :attr:`links` reads: content holding none of them has no links, which
+    lets the view skip the call for most content (the ingest hot path)."""

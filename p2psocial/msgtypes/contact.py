@@ -57,4 +57,6 @@ def _describe(value: Value) -> str | None:
     return describe_stance(following, blocking, contact)
 
 
-TYPE = ContentType("contact", check=_check, describe=_describe, links=lambda value: [])
+TYPE = ContentType(
+    "contact", check=_check, describe=_describe, links=lambda value: [], link_fields=frozenset()
+)

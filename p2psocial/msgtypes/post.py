@@ -79,4 +79,10 @@ def _links(value: Value) -> list[Link]:
     return reply_links(value) + [(key, MENTION) for key in mentioned(value)]
 
 
-TYPE = ContentType("post", check=_check, describe=_describe, links=_links)
+TYPE = ContentType(
+    "post",
+    check=_check,
+    describe=_describe,
+    links=_links,
+    link_fields=frozenset({"root", "mentions"}),
+)

@@ -47,4 +47,6 @@ def _describe(value: Value) -> str | None:
     return f"pub at {parsed[0]} ({feed_id(parsed[1])})" if parsed else None
 
 
-TYPE = ContentType("pub", check=_check, describe=_describe, links=lambda value: [])
+TYPE = ContentType(
+    "pub", check=_check, describe=_describe, links=lambda value: [], link_fields=frozenset()
+)

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 TYPES: dict[str, ContentType] = {t.name: t for t in (post.TYPE, contact.TYPE, pub.TYPE)}
 
 
+LINK_FIELDS: frozenset[str] = frozenset({"root"}).union(*(t.link_fields for t in TYPES.values()))
+"""Every field some type reads links from: content with none of them has no links."""
+
+
 def lookup(name: str | None) -> ContentType | None:
     """The registered type of this name, if any."""
     return TYPES.get(name) if name is not None else None
@@ -34,10 +38,14 @@ def check_publish(value: Content) -> None:
 
 def links_of(value: Content | None) -> list[Link]:
     """The links a decoded public content feeds into the ``links`` view."""
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return []
-    kind = lookup(value.get("type"))
-    return list(kind.links(value)) if kind is not None else reply_links(value)
+    kind = TYPES.get(value.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        return reply_links(value) if "root" in value else []
+    if kind.link_fields.isdisjoint(value.keys()):
+        return []
+    return list(kind.links(value))
 
 
 def describe(value: Content | None) -> str | None:

@@ -211,23 +211,22 @@ class Ingest(StoreBase):
     def _insert(self, conn: sqlite3.Connection, accepted: Sequence[Accepted], now_ms: int) -> None:
         """Write accepted entries, their feeds' heads and every view's rows (the caller
         holds the transaction)."""
-        rows = []
         for a in accepted:
             a.received = now_ms
-            e = a.entry
-            rows.append(
-                (
-                    e.id,
-                    e.author,
-                    e.seq,
-                    e.timestamp,
-                    now_ms,
-                    min(e.timestamp, now_ms),
-                    e.raw,
-                    a.content,
-                    a.content_type,
-                )
+        rows = [
+            (
+                a.entry.id,
+                a.entry.author,
+                a.entry.seq,
+                a.entry.timestamp,
+                now_ms,
+                min(a.entry.timestamp, now_ms),
+                a.entry.raw,
+                a.content,
+                a.content_type,
             )
+            for a in accepted
+        ]
         conn.executemany(
             "INSERT INTO entries (id, author, seq, ts, rx_ts, sort_ts, raw, content, ctype) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

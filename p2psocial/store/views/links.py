@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from p2psocial.msgtypes.registry import links_of
+from p2psocial.msgtypes.registry import LINK_FIELDS, links_of
 from p2psocial.store.views.base import View, execute_all
 
 if TYPE_CHECKING:
@@ -41,9 +41,11 @@ class LinksView(View):
 
     def index(self, conn: sqlite3.Connection, batch: Sequence[Accepted]) -> None:
         rows = []
+        fields = LINK_FIELDS
         for item in batch:
-            if type(item.value) is dict:
-                for dst, rel in links_of(item.value):
+            value = item.value
+            if type(value) is dict and not fields.isdisjoint(value.keys()):
+                for dst, rel in links_of(value):
                     rows.append((dst, rel, item.entry.id, item.entry.author))
         if rows:
             conn.executemany(
