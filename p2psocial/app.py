@@ -28,6 +28,7 @@ import trio
 
 from p2psocial.errors import ConfigError, DaemonNotRunning, PrivateBoxError
 from p2psocial.events import Stored
+from p2psocial.feed.content import encode_content
 from p2psocial.identity import feed_id
 from p2psocial.msgtypes.contact import contact_content
 from p2psocial.msgtypes.private import private_post, recipients_with_author
@@ -254,8 +255,6 @@ class App:
         readers = recipients_with_author(self.keys.public, to)
         content = private_post(text, readers, root=root)
         ciphertext = seal_content(content, readers, rng_bytes=os.urandom)
-        from p2psocial.feed.content import encode_content
-
         accepted = await self.publisher.publish(
             ciphertext, opened=(encode_content(content), content)
         )

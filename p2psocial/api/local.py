@@ -20,7 +20,7 @@ from p2psocial.api.params import Params
 from p2psocial.app import App
 from p2psocial.errors import DaemonNotRunning, RpcError
 from p2psocial.events import EventBus
-from p2psocial.proto.jsonrpc import dumps, error_for_exception
+from p2psocial.proto.jsonrpc import INTERNAL_ERROR, dumps, error_for_exception
 from p2psocial.store.gateway import InlineGateway
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class LocalCaller:
             nursery.cancel_scope.cancel()
         if failure is not None:
             error = error_for_exception(failure)
-            if error.message == "internal error":
+            if error.code == INTERNAL_ERROR:
                 raise failure  # a bug: show its traceback rather than hide it
             raise RpcError(error.code, error.message, error.data) from None
         return json.loads(dumps(outcome))

@@ -26,6 +26,7 @@ from p2psocial.errors import P2PSocialError, RpcError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from p2psocial.client import Client
     from p2psocial.home import Home
 
 app = typer.Typer(
@@ -104,7 +105,7 @@ def home_of(ctx: typer.Context) -> Home:
     return state(ctx).home
 
 
-def daemon_client(home: Home) -> Any:
+def daemon_client(home: Home) -> Client | None:
     """A client of the daemon running on ``home``, or None when none runs."""
     from p2psocial.client import Client
     from p2psocial.errors import DaemonNotRunning
