@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from p2psocial.errors import PeerDisconnected, RemoteProtocolError
+from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolError
 from p2psocial.events import Stored
 from p2psocial.feed.formats import peek_feed
 from p2psocial.identity import feed_id
@@ -204,6 +204,11 @@ class Replication:
             await conn.aclose(f"cut off: {exc}")
         except* PeerDisconnected:
             pass
+        except* P2PSocialError as group:  # e.g. the peer ended the stream with an error
+            exc = group.exceptions[0]
+            session.last_error = str(exc)
+            log.warning("%s ended replication with an error: %s", conn.remote_id, exc)
+            await conn.aclose(f"replication ended with an error: {exc}")
         finally:
             del self.sessions[conn]
             self.core.peer_disconnected(conn, self.now())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from p2psocial.errors import HandshakeFailed, PeerDisconnected, RemoteProtocolError
+from p2psocial.errors import P2PSocialError
 from p2psocial.identity import Keypair, feed_id
 from p2psocial.net.connection import connect
 
@@ -138,7 +138,7 @@ class Scheduler:
                     )
                     await self.replication.open_session(conn, state.address)
                 delay = 1.0
-            except (PeerDisconnected, HandshakeFailed, RemoteProtocolError, OSError) as exc:
+            except (P2PSocialError, OSError) as exc:  # no peer's error ends the daemon
                 state.failures += 1
                 state.last_error = str(exc)
                 await self.gateway.run(
