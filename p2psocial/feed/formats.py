@@ -44,6 +44,11 @@ class FeedFormat(Protocol):
         """The feed key of an entry of this format, or None if the bytes are too short."""
         ...
 
+    def peek_seq(self, raw: bytes) -> int | None:
+        """The sequence number of an entry of this format, without decoding it (None if
+        the bytes do not hold one where it belongs)."""
+        ...
+
     def decode(self, raw: bytes) -> Entry:
         """Decode and check the shape; raises an InvalidEntry subclass."""
         ...
@@ -66,6 +71,15 @@ class V1:
         if len(raw) < 36 or raw[:4] != self._HEAD:
             return None
         return raw[4:36]
+
+    def peek_seq(self, raw: bytes) -> int | None:
+        if len(raw) < 37 or raw[:4] != self._HEAD:
+            return None
+        try:
+            seq, _ = v1._fast_uint(raw, 36)
+        except IndexError:
+            return None
+        return seq if seq >= 1 else None
 
     def decode(self, raw: bytes) -> Entry:
         return v1.decode_entry(raw)
@@ -94,6 +108,11 @@ def peek_feed(raw: bytes) -> bytes | None:
 
 
 _V1_PREFIX = V1._HEAD[:2]
+
+
+def peek_seq(raw: bytes) -> int | None:
+    """The sequence number of an entry without decoding it; None if none is found."""
+    return format_of(raw).peek_seq(raw)
 
 
 def decode_entry(raw: bytes) -> Entry:

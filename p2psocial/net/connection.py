@@ -67,7 +67,9 @@ from p2psocial.proto.handshake import (
 log = logging.getLogger("p2psocial.net")
 
 READ_SIZE = 64 * 1024  # larger reads land on glibc mmap-backed buffers and run slower
-STREAM_QUEUE = 64
+STREAM_QUEUE = 8
+"""Items a stream buffers for a slow reader before the connection stops reading (each up
+to a 1 MiB frame): beyond it, TCP holds the peer back."""
 HANDSHAKE_TIMEOUT = 10.0
 GOODBYE_TIMEOUT = 2.0
 """Seconds a closing connection waits for the peer's goodbyes (docs/protocol.md 5.8)."""

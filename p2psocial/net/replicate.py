@@ -32,7 +32,7 @@ import trio
 
 from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolError
 from p2psocial.events import Stored
-from p2psocial.feed.formats import peek_feed
+from p2psocial.feed.formats import peek_feed, peek_seq
 from p2psocial.identity import feed_id
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.replication import (
@@ -56,7 +56,10 @@ log = logging.getLogger("p2psocial.replication")
 
 METHOD = "replicate.ebt"
 INGEST_BATCH_ENTRIES = 5000
-INGEST_QUEUE = 16  # received batches waiting for the store (at most ~16k entries)
+INGEST_QUEUE = 16  # received batches waiting for the store (at most ~16 MiB)
+PEER_PIPELINE = 2
+"""Batches of one peer that may wait for (or be in) ingest: a fast or hostile peer is held
+back by TCP, not buffered, and cannot crowd the others out of the ingest queue."""
 TICK_SECONDS = 1.0
 
 
@@ -74,6 +77,7 @@ class Session:
     sent: int = 0
     last_error: str | None = None
     cut: bool = False
+    pipeline: trio.Semaphore = field(default_factory=lambda: trio.Semaphore(PEER_PIPELINE))
 
     def kick(self) -> None:
         try:
@@ -190,7 +194,7 @@ class Replication:
         kick_send, kick_recv = trio.open_memory_channel[None](1)
         session = Session(conn, stream, address, self.now(), kick_send, kick_recv)
         self.sessions[conn] = session
-        self.core.peer_connected(conn, self.now())
+        self.core.peer_connected(conn, self.now(), key=conn.remote_key)
         log.info("replicating with %s", conn.remote_id)
         try:
             async with trio.open_nursery() as nursery:
@@ -204,11 +208,11 @@ class Replication:
             await conn.aclose(f"cut off: {exc}")
         except* PeerDisconnected:
             pass
-        except* P2PSocialError as group:  # e.g. the peer ended the stream with an error
-            exc = group.exceptions[0]
-            session.last_error = str(exc)
-            log.warning("%s ended replication with an error: %s", conn.remote_id, exc)
-            await conn.aclose(f"replication ended with an error: {exc}")
+        except* P2PSocialError as ended:  # e.g. the peer ended the stream with an error
+            error = ended.exceptions[0]
+            session.last_error = str(error)
+            log.warning("%s ended replication with an error: %s", conn.remote_id, error)
+            await conn.aclose(f"replication ended with an error: {error}")
         finally:
             del self.sessions[conn]
             self.core.peer_disconnected(conn, self.now())
@@ -225,10 +229,28 @@ class Replication:
                 self.core.notes_received(session.conn, clock, self.now())
                 session.kick()
             if entries:
-                wanted = self.wanted
-                items = [item for item in entries if peek_feed(item[0]) in wanted]
+                items = self._admit(session, entries)
                 if items:
+                    await session.pipeline.acquire()  # at most PEER_PIPELINE batches each
                     await self._ingest_send.send((session, items))
+
+    def _admit(self, session: Session, entries: Items) -> Items:
+        """The entries of a batch worth ingesting: of feeds we want. Raises
+        RemoteProtocolError for an entry at or below the note we gave this peer for its
+        feed (we told it we hold that: sending it is a replay)."""
+        wanted, core, peer = self.wanted, self.core, session.conn
+        items = []
+        for item in entries:
+            feed = peek_feed(item[0])
+            if feed not in wanted:
+                continue
+            seq = peek_seq(item[0])
+            if seq is not None and core.below_floor(peer, feed, seq):
+                raise RemoteProtocolError(
+                    f"sent entry {seq} of {feed_id(feed)}, which we told it we hold"
+                )
+            items.append(item)
+        return items
 
     async def _sender(self, session: Session) -> None:
         peer = session.conn
@@ -262,12 +284,23 @@ class Replication:
 
     # ------------------------------------------------------------------ ingest
 
+    def _take_nowait(self) -> tuple[Session, Items]:
+        """The next queued batch (raises WouldBlock); its peer may queue another."""
+        session, items = self._ingest_recv.receive_nowait()
+        session.pipeline.release()
+        return session, items
+
+    async def _take(self) -> tuple[Session, Items]:
+        session, items = await self._ingest_recv.receive()
+        session.pipeline.release()
+        return session, items
+
     def _next_unit(self, first: tuple[Session, Items]) -> tuple[Session, Items]:
         """Merge batches of the same peer already waiting, up to INGEST_BATCH_ENTRIES."""
         session, items = first
         while len(items) < INGEST_BATCH_ENTRIES:
             try:
-                other, more = self._ingest_recv.receive_nowait()
+                other, more = self._take_nowait()
             except trio.WouldBlock:
                 break
             if other is not session:
@@ -282,9 +315,9 @@ class Replication:
             self._held_back = None
             return self._next_unit(held)
         if block:
-            return self._next_unit(await self._ingest_recv.receive())
+            return self._next_unit(await self._take())
         try:
-            return self._next_unit(self._ingest_recv.receive_nowait())
+            return self._next_unit(self._take_nowait())
         except trio.WouldBlock:
             return None
 

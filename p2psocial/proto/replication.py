@@ -16,6 +16,14 @@ the send bit); all others get standby notes. A sender that has more than we hold
 notes) but delivers nothing new for ``stall_ms`` is replaced by another peer that has more.
 When a sender disconnects, the feed goes to another peer at once.
 
+Claims are not trusted blindly. The feed's author, when connected, is always its sender
+(nobody can hold more of a feed than its author publishes). A claim more than
+:data:`MAX_CLAIM_AHEAD` beyond what we hold is ignored. A sender that claims more than we
+hold but delivers nothing new for ``stall_ms`` is replaced and *penalised*: it is passed
+over for that feed for :data:`PENALTY_MS`, doubling with each repeat. A sender that has
+caught us up is not replaced merely because another peer claims more: that peer must
+first be the best credible source, and then it too must deliver or be penalised.
+
 On the sending side a peer's send notes become *wants*: we send what we hold beyond the
 seq they said, in order, and from then on every new entry of that feed (live). A standby
 note withdraws the want.
@@ -46,6 +54,14 @@ NOT_REPLICATING = -1
 FORKED = -2
 MAX_NOTE = (1 << 63) - 1
 DEFAULT_STALL_MS = 5_000
+MAX_CLAIM_AHEAD = 1_000_000
+"""A peer's claim to hold a feed this far beyond what we hold is not trusted: it is not
+asked to send, and its claim counts for nothing (an honest feed grows by a few entries a
+day; a claim of 2**40 is a lie)."""
+PENALTY_MS = 60_000
+"""How long a peer that did not deliver what it claimed is passed over for that feed; the
+time doubles with each repeat (up to :data:`MAX_PENALTY_MS`)."""
+MAX_PENALTY_MS = 3_600_000
 
 PeerId = Hashable
 
@@ -133,6 +149,11 @@ class PeerState:
     """Notes to send it, not yet taken by the shell."""
     told: dict[bytes, int] = field(default_factory=dict)
     """The last note we sent it per feed."""
+    key: bytes | None = None
+    """The peer's own feed key (its feed it is the author of), if known."""
+    floor: dict[bytes, int] = field(default_factory=dict)
+    """Per feed, the seq of the first note we sent it: entries at or below it are ones we
+    told it we hold, so sending them is a protocol violation."""
 
 
 class Replicator:
@@ -154,6 +175,10 @@ class Replicator:
         self.peers: dict[PeerId, PeerState] = {}
         self.sender: dict[bytes, PeerId] = {}
         self._progress: dict[bytes, int] = {}
+        self._penalised: dict[tuple[Hashable, bytes], int] = {}
+        """(peer key, feed) -> until when (ms) the peer is passed over for the feed."""
+        self._strikes: dict[Hashable, int] = {}
+        """Per peer key (or peer), how often it failed to deliver: its penalty doubles."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -165,6 +190,33 @@ class Replicator:
         if state.told.get(feed) != value:
             state.outbox[feed] = value
             state.told[feed] = value
+            if value >= 0 and feed not in state.floor:
+                state.floor[feed] = value >> 1
+
+    def _author_of(self, feed: bytes) -> PeerId | None:
+        """The connected peer that is the feed's author, if any."""
+        for peer, state in self.peers.items():
+            if state.key == feed:
+                return peer
+        return None
+
+    def _who(self, peer: PeerId) -> Hashable:
+        """What a penalty sticks to: the peer's key (so reconnecting does not clear it)."""
+        state = self.peers.get(peer)
+        return state.key if state is not None and state.key is not None else peer
+
+    def _trusted(self, peer: PeerId, feed: bytes, now: int | None) -> bool:
+        until = self._penalised.get((self._who(peer), feed))
+        return until is None or (now is not None and now >= until)
+
+    def _credible(self, feed: bytes, seq: int) -> bool:
+        return seq - self._ours(feed) <= MAX_CLAIM_AHEAD
+
+    def _penalise(self, peer: PeerId, feed: bytes, now: int) -> None:
+        who = self._who(peer)
+        strikes = self._strikes.get(who, 0)
+        self._strikes[who] = strikes + 1
+        self._penalised[(who, feed)] = now + min(MAX_PENALTY_MS, PENALTY_MS << min(strikes, 16))
 
     def _designate(self, feed: bytes, peer: PeerId, now: int) -> None:
         old = self.sender.get(feed)
@@ -181,12 +233,15 @@ class Replicator:
 
     # ------------------------------------------------------------------ events
 
-    def peer_connected(self, peer: PeerId, now: int) -> None:
+    def peer_connected(self, peer: PeerId, now: int, key: bytes | None = None) -> None:
         """A peer is ready: tell it our clock, and make it the sender of every wanted feed
-        that has none yet."""
+        that has none yet, and of its own feed (``key``: its feed key) whoever had it."""
         if peer in self.peers:
             raise ValueError(f"peer {peer!r} is already connected")
-        self.peers[peer] = PeerState()
+        self.peers[peer] = PeerState(key=key)
+        if key is not None and key in self.wanted and key not in self.forked:
+            if key in self.sender:
+                self._designate(key, peer, now)  # the author wins its own feed
         for feed in sorted(self.wanted | self.forked):
             if feed in self.wanted and feed not in self.forked and feed not in self.sender:
                 self.sender[feed] = peer
@@ -198,9 +253,7 @@ class Replicator:
         self.peers.pop(peer, None)
         for feed in [f for f, p in self.sender.items() if p == peer]:
             del self.sender[feed]
-            replacement = self._best_source(feed, exclude=peer)
-            if replacement is None and self.peers:
-                replacement = next(iter(self.peers))
+            replacement = self._choose(feed, now, exclude=peer)
             if replacement is not None:
                 self._designate(feed, replacement, now)
 
@@ -222,7 +275,15 @@ class Replicator:
             else:
                 state.wants.pop(feed, None)
             if feed in self.wanted and feed not in self.forked:
-                if feed not in self.sender and seq > self._ours(feed):
+                current = self.sender.get(feed)
+                if state.key == feed and current != peer and self._trusted(peer, feed, now):
+                    self._designate(feed, peer, now)  # the author wins its own feed
+                elif (
+                    current is None
+                    and seq > self._ours(feed)
+                    and self._credible(feed, seq)
+                    and self._trusted(peer, feed, now)
+                ):
                     self._designate(feed, peer, now)
                 elif feed not in state.told:
                     self._tell(peer, feed, self._note_for(peer, feed))
@@ -251,7 +312,7 @@ class Replicator:
         for feed in wanted - self.wanted:
             if feed in self.forked:
                 continue
-            source = self._best_source(feed) or next(iter(self.peers), None)
+            source = self._choose(feed, now)
             for peer in self.peers:
                 if peer != source:
                     self._tell(peer, feed, make_note(self._ours(feed), send=False))
@@ -266,39 +327,75 @@ class Replicator:
             state.wants.pop(feed, None)
 
     def tick(self, now: int) -> None:
-        """Replace stalled senders; let standby peers know our progress."""
+        """Replace (and penalise) senders that claim more than they deliver; move a feed to
+        a better credible source; let standby peers know our progress."""
         for feed in self.wanted:
             if feed in self.forked:
                 continue
             ours = self._ours(feed)
             current = self.sender.get(feed)
             if current is None:
-                best = self._best_source(feed)
+                best = self._choose(feed, now)
                 if best is not None:
                     self._designate(feed, best, now)
                 continue
             if now - self._progress.get(feed, now) < self.stall_ms:
                 continue
-            if self.peers[current].has.get(feed, 0) > ours or self._best_source(feed):
-                best = self._best_source(feed, exclude=current)
-                if best is not None:
-                    self._designate(feed, best, now)
-                else:
-                    self._progress[feed] = now
+            owed = self.peers[current].has.get(feed, 0) > ours
+            if owed:  # it claimed more than it delivered within the deadline
+                self._penalise(current, feed, now)
+            elif self.peers[current].key == feed:
+                self._progress[feed] = now  # the author, caught up: nobody knows better
+                continue
+            best = self._best_source(feed, now, exclude=current)
+            if best is None and owed:
+                best = self._choose(feed, now, exclude=current)
+            if best is not None:
+                self._designate(feed, best, now)
+            else:
+                self._progress[feed] = now
         for peer, state in self.peers.items():
             for feed in state.has:
                 if feed in self.held and self.sender.get(feed) != peer:
                     self._tell(peer, feed, self._note_for(peer, feed))
 
-    def _best_source(self, feed: bytes, exclude: PeerId | None = None) -> PeerId | None:
-        """The connected peer that says it holds the most of ``feed`` beyond us."""
+    def _best_source(
+        self, feed: bytes, now: int | None = None, exclude: PeerId | None = None
+    ) -> PeerId | None:
+        """The connected, trusted peer with the most credible claim of ``feed`` beyond us:
+        the author if it has any."""
         ours = self._ours(feed)
         best, best_seq = None, ours
         for peer, state in self.peers.items():
             seq = state.has.get(feed, 0)
-            if peer != exclude and seq > best_seq:
+            if peer == exclude or not self._trusted(peer, feed, now):
+                continue
+            if seq > ours and state.key == feed:
+                return peer
+            if seq > best_seq and self._credible(feed, seq):
                 best, best_seq = peer, seq
         return best
+
+    def _choose(self, feed: bytes, now: int, exclude: PeerId | None = None) -> PeerId | None:
+        """Who to ask for ``feed`` now: the author if connected and trusted, else the best
+        credible source, else any trusted connected peer (it sends what it gets later)."""
+        author = self._author_of(feed)
+        if author is not None and author != exclude and self._trusted(author, feed, now):
+            return author
+        best = self._best_source(feed, now, exclude)
+        if best is not None:
+            return best
+        for peer in self.peers:
+            if peer != exclude and self._trusted(peer, feed, now):
+                return peer
+        return None
+
+    def below_floor(self, peer: PeerId, feed: bytes, seq: int) -> bool:
+        """Whether entry ``seq`` of ``feed`` from ``peer`` is one we told it we hold (a
+        protocol violation: replaying entries we have)."""
+        state = self.peers.get(peer)
+        floor = state.floor.get(feed) if state is not None else None
+        return floor is not None and seq <= floor
 
     # ------------------------------------------------------------------ reports
 
@@ -310,7 +407,9 @@ class Replicator:
         behind = 0
         if state is not None:
             for feed in feeds_from:
-                behind += max(0, state.has.get(feed, 0) - self._ours(feed))
+                claim = state.has.get(feed, 0)
+                if self._credible(feed, claim):
+                    behind += max(0, claim - self._ours(feed))
         return {
             "feeds_from_peer": len(feeds_from),
             "entries_to_receive": behind,
@@ -322,7 +421,8 @@ class Replicator:
         many entries the best connected peer says it has beyond ours."""
         behind = 0
         for feed in self.wanted:
-            best = max((s.has.get(feed, 0) for s in self.peers.values()), default=0)
+            claims = (s.has.get(feed, 0) for s in self.peers.values())
+            best = max((c for c in claims if self._credible(feed, c)), default=0)
             behind += max(0, best - self._ours(feed))
         return {
             "feeds_wanted": len(self.wanted),

@@ -79,14 +79,52 @@ class HostilePeer:
 
 
 async def dial(
-    address: str, feed: str, keys: Keypair, behaviour: Behaviour, *, timeout: float = 60
+    address: str, feed: str, keys: Keypair, behaviour: Behaviour, *, give_up_s: float = 60
 ) -> None:
     """Dial the daemon at ``address`` (feed id ``feed``) as ``keys`` and run
     ``behaviour`` on a replicate.ebt stream; whatever the daemon does to us is fine."""
     host, port = parse_address(address)
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(give_up_s):
         async with connect(
             host, port, parse_feed_id(feed), keys=keys, network_key=NETWORK_KEY
         ) as conn:
             async with conn.stream("replicate.ebt", {"version": 1}) as stream:
                 await behaviour(conn, stream)
+
+
+class InThread:
+    """Run ``fn()`` (async) in trio in a background thread until the block ends."""
+
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self.fn = fn
+        self.error: BaseException | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._scope: trio.CancelScope | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            with trio.CancelScope() as scope:
+                self._scope = scope
+                self._started.set()
+                await self.fn()
+
+        try:
+            trio.run(main)
+        except BaseException as exc:  # handed to the test, which may look at it
+            self.error = exc
+
+    def __enter__(self) -> InThread:
+        self._thread.start()
+        self._started.wait(20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None and self._scope is not None:
+            try:
+                self._token.run_sync_soon(self._scope.cancel)
+            except trio.RunFinishedError:
+                pass
+        self._thread.join(20)

@@ -3,17 +3,25 @@ failure found, reproduced, and shown fixed, with an honest sync alongside."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import trio
 
+from p2psocial.home import Home
+from p2psocial.identity import parse_feed_id
+from p2psocial.msgtypes.contact import contact_content
 from p2psocial.net.connection import Connection, RpcStream
 from p2psocial.proto import packets
+from p2psocial.proto.replication import make_note
+from p2psocial.store.store import Store
 from tests.e2e.daemons import DaemonProcess, texts, wait_for
-from tests.e2e.hostile import HostilePeer
-from tests.helpers import make_keys
+from tests.e2e.hostile import HostilePeer, InThread, dial
+from tests.helpers import make_feed, make_keys, pairs
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +79,138 @@ def test_a_peer_ending_replication_with_an_error_does_not_end_the_daemon(
     victim.cli("connect", friend.address)
     wait_for(lambda: texts(victim, friend.feed_id) == ["honest"], what="the honest sync")
     assert logged in victim.log()
+
+
+# ---------------------------------------------------------------------------- lying clocks
+
+AUTHORS = [make_keys(1000 + i) for i in range(20)]
+PER_AUTHOR = 1000
+
+
+def _honest_history() -> list[tuple[bytes, bytes | None]]:
+    items: list[tuple[bytes, bytes | None]] = []
+    for keys in AUTHORS:
+        items += pairs(make_feed(keys, PER_AUTHOR))
+    return items
+
+
+def _prepare(
+    daemons: Daemons, name: str, items: list[tuple[bytes, bytes | None]], follow: bool
+) -> DaemonProcess:
+    d = daemons(name, start=False)
+    d.cli("init")
+    keys = Home(d.home).load_identity()
+    with Store.open(d.home / "store.sqlite", owner=keys) as store:
+        if items:
+            assert not store.append_batch(items, 2_000_000_000_000).errors
+        if follow:
+            for author in AUTHORS:
+                store.publish(
+                    keys, contact_content(author.public, following=True, blocking=False), 1
+                )
+    return d.start()
+
+
+def liar(claim: Callable[[bytes], int]) -> Callable[[Connection, RpcStream], Any]:
+    """Claims to hold every feed the daemon notes (``claim(feed) -> seq``), sends nothing."""
+
+    async def behaviour(conn: Connection, stream: RpcStream) -> None:
+        async for message in stream:
+            clock = message.get("clock") if isinstance(message, dict) else None
+            if clock:
+                await stream.send({"clock": {f: make_note(claim(f), False) for f in clock}})
+
+    return behaviour
+
+
+def peak_rss_mb(d: DaemonProcess) -> float:
+    assert d.proc is not None
+    for line in Path(f"/proc/{d.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_peers_lying_about_their_clocks_do_not_stop_replication(daemons: Daemons) -> None:
+    """Before: with two peers claiming seq 2**40 of every feed and sending nothing,
+    0 of 20,000 entries arrived in 90 s."""
+    honest = _prepare(daemons, "honest", _honest_history(), follow=False)
+    victim = _prepare(daemons, "victim", [], follow=True)
+    liars = [make_keys(700), make_keys(701)]
+    sessions = [
+        InThread(partial(dial, victim.info["listen"], victim.feed_id, k, liar(lambda f: 2**40)))
+        for k in liars
+    ]
+    with sessions[0], sessions[1]:
+        wait_for(lambda: len(victim.call("peers.list")["connected"]) == 2, what="the liars")
+        victim.cli("connect", honest.address)
+        wait_for(
+            lambda: victim.count() >= 20 * PER_AUTHOR + 20,
+            what="the honest sync beside the liars",
+            timeout=90,
+        )
+    assert victim.call("status")["replication"]["entries_behind"] == 0
+
+
+def test_a_liar_never_takes_the_author_s_own_feed(daemons: Daemons) -> None:
+    """Before: a liar connecting after a sync took over 21 of 22 feeds, the author's own
+    among them, and the author's live posts stopped arriving."""
+    author = daemons("author")
+    victim = daemons("victim")
+    victim.call("follow", feed_id=author.feed_id)
+    author.call("follow", feed_id=victim.feed_id)
+    victim.cli("connect", author.address)
+    author.call("post", text="before the liar")
+    wait_for(lambda: texts(victim, author.feed_id) == ["before the liar"], what="the sync")
+    held = {parse_feed_id(author.feed_id): victim.count(author.feed_id)}
+    lie = InThread(
+        partial(
+            dial,
+            victim.info["listen"],
+            victim.feed_id,
+            make_keys(702),
+            liar(lambda f: held.get(f, 0) + 5),  # a credible lie: a few entries more
+        )
+    )
+    with lie:
+        wait_for(lambda: len(victim.call("peers.list")["connected"]) == 2, what="the liar")
+        since = max(p["since"] for p in victim.call("peers.list")["connected"])
+        # Let the liar sit through more than one stall period (5 s) before the author posts.
+        wait_for(lambda: time.time() * 1000 - since > 6500, what="time to pass", timeout=15)
+        for n in range(3):
+            author.call("post", text=f"live {n}")
+            wait_for(
+                lambda n=n: texts(victim, author.feed_id)[-1:] == [f"live {n}"],  # type: ignore[misc]
+                what=f"live post {n} from the author",
+                timeout=10,
+            )
+    feeds_from = {
+        p["feed_id"]: p["feeds_from_peer"] for p in victim.call("peers.list")["connected"]
+    }
+    assert feeds_from.get(author.feed_id, 0) >= 1
+
+
+# ---------------------------------------------------------------------------- replays
+
+
+def test_a_peer_replaying_entries_we_hold_is_cut_off(daemons: Daemons) -> None:
+    """Before: two sessions replaying held entries were never cut off; the daemon's RSS
+    grew from 48 MB to 1.3 GB and the honest sync took 24.6 s instead of 1.1 s."""
+    history = _honest_history()
+    victim = _prepare(daemons, "victim", history, follow=True)
+    batch = [[raw, content] for raw, content in history[:PER_AUTHOR]]
+
+    async def replay(conn: Connection, stream: RpcStream) -> None:
+        await stream.receive()  # the daemon's clock: it holds all of these
+        with trio.move_on_after(30):
+            for _ in range(200):
+                await stream.send({"entries": batch})
+
+    with InThread(partial(dial, victim.info["listen"], victim.feed_id, EVIL, replay)):
+        wait_for(lambda: "which we told it we hold" in victim.log(), what="the cut-off")
+    assert peak_rss_mb(victim) < 400
+    friend = daemons("friend")
+    friend.call("post", text="honest after the replay")
+    victim.call("follow", feed_id=friend.feed_id)
+    victim.cli("connect", friend.address)
+    wait_for(lambda: texts(victim, friend.feed_id) == ["honest after the replay"], what="sync")

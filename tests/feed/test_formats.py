@@ -17,6 +17,8 @@ def test_v1_entries_are_claimed_peeked_decoded_and_verified() -> None:
     (entry, _content), *_ = make_feed(A, 1)
     assert formats.format_of(entry.raw) is formats.V1_FORMAT
     assert formats.peek_feed(entry.raw) == A.public
+    assert formats.peek_seq(entry.raw) == 1
+    assert [formats.peek_seq(e.raw) for e, _ in make_feed(A, 300)][::100] == [1, 101, 201]
     assert formats.decode_entry(entry.raw) == entry
     assert formats.raw_signature_ok(entry.raw)
     forged = entry.raw[:-1] + bytes([entry.raw[-1] ^ 1])
@@ -34,6 +36,8 @@ def test_unknown_bytes_are_nobody_s_feed_and_decode_to_our_error() -> None:
 def test_any_bytes_peek_safely_and_decode_only_to_our_errors(raw: bytes) -> None:
     peeked = formats.peek_feed(raw)
     assert peeked is None or len(peeked) == 32
+    seq = formats.peek_seq(raw)
+    assert seq is None or seq >= 1
     try:
         formats.decode_entry(raw)
     except InvalidEntry:

@@ -228,3 +228,70 @@ def test_reports() -> None:
         "entries_to_receive": 0,
         "wants_from_us": 0,
     }
+
+
+# ---------------------------------------------------------------------------- trust
+
+
+def test_claims_far_beyond_anything_held_are_not_trusted() -> None:
+    r = Replicator({F: 10}, [F], stall_ms=1000)
+    for liar in ("liar1", "liar2"):
+        r.peer_connected(liar, now=0)
+        r.notes_received(liar, {F: make_note(2**40, send=False)}, now=0)
+    r.peer_connected("honest", now=0)
+    r.notes_received("honest", {F: make_note(20, send=False)}, now=0)
+    r.peer_disconnected("liar1", now=1)  # liar1 was asked first (first connected)
+    assert r.sender[F] == "honest"  # not liar2, for all its 2**40
+    assert r.progress()["entries_behind"] == 10  # the lie counts for nothing
+    r.entries_stored(F, 20, now=4000)  # honest delivers
+    r.tick(now=5000)  # caught up; the liar's claim is still no reason to move
+    assert r.sender[F] == "honest"
+
+
+def test_the_author_wins_its_own_feed() -> None:
+    r = Replicator({F: 5}, [F, G])
+    r.peer_connected("relay", now=0, key=G)
+    r.notes_received("relay", {F: make_note(9, send=False)}, now=0)
+    assert r.sender[F] == "relay"
+    r.peer_connected("author", now=1, key=F)
+    assert r.sender[F] == "author"
+    r.take_notes("relay")
+    # A caught-up author is never replaced because someone else claims more.
+    r.notes_received("relay", {F: make_note(7, send=False)}, now=2)
+    r.entries_stored(F, 9, now=2)
+    r.peer_connected("liar", now=3, key=b"\x09" * 32)
+    r.notes_received("liar", {F: make_note(50, send=False)}, now=3)
+    r.tick(now=60_000)
+    assert r.sender[F] == "author"
+
+
+def test_a_sender_that_does_not_deliver_is_replaced_and_penalised() -> None:
+    r = Replicator({F: 10}, [F], stall_ms=1000)
+    r.peer_connected("honest", now=0, key=G)
+    r.take_notes("honest")
+    r.notes_received("honest", {F: make_note(10, send=False)}, now=0)  # caught up
+    r.peer_connected("liar", now=0, key=b"\x09" * 32)
+    r.notes_received("liar", {F: make_note(15, send=False)}, now=0)  # credible, a lie
+    r.tick(now=1000)  # nothing new from honest, and liar claims more: liar gets a chance
+    assert r.sender[F] == "liar"
+    r.tick(now=2000)  # liar delivered nothing: penalised, the feed goes back
+    assert r.sender[F] == "honest"
+    r.tick(now=3000)
+    assert r.sender[F] == "honest"  # passed over while penalised
+    # Reconnecting does not clear the penalty: it sticks to the key.
+    r.peer_disconnected("liar", now=3000)
+    r.peer_connected("liar again", now=3000, key=b"\x09" * 32)
+    r.notes_received("liar again", {F: make_note(15, send=False)}, now=3000)
+    r.tick(now=5000)
+    assert r.sender[F] == "honest"
+
+
+def test_entries_below_the_note_we_gave_are_a_replay() -> None:
+    r = Replicator({F: 10}, [F])
+    r.peer_connected("p", now=0)
+    assert r.take_notes("p") == {F: make_note(10, send=True)}
+    assert r.below_floor("p", F, 10) and r.below_floor("p", F, 1)
+    assert not r.below_floor("p", F, 11)
+    assert not r.below_floor("p", G, 1)  # no note given for G: nothing to say
+    r.entries_stored(F, 30, now=1)
+    assert not r.below_floor("p", F, 11)  # the floor is the first note, not our progress
