@@ -6,7 +6,10 @@ A feed is a gap-free chain: entry ``n + 1`` names entry ``n``'s id as its previo
 what we hold of a feed (:class:`FeedState`) and a run of offered entries for it,
 :func:`plan_chain` decides, without I/O and without checking signatures:
 
-- entries at a sequence we hold with the id we hold are duplicates, ignored;
+- entries at a sequence we hold with the id we hold are duplicates, ignored, unless we
+  hold that entry without its content and this copy brings content matching the signed
+  hash and size: then the content is taken (a relay that dropped content cannot make it
+  disappear for good);
 - an entry at a sequence we hold with another id is a fork candidate: once its signature
   verifies, it and ours are a proof that the author signed two entries at one sequence;
 - the rest must continue the chain exactly: sequence previous + 1, previous id = the id
@@ -33,7 +36,7 @@ from p2psocial.feed.content import Content, content_type, decode_content
 from p2psocial.feed.entry import Entry, check_content
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Container, Mapping, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +87,20 @@ class ChainPlan:
     duplicates: int = 0
     fork_candidate: tuple[bytes, Entry] | None = None
     """Our stored id and the other entry at the same sequence, when one was offered."""
+    fill: list[Accepted] = field(default_factory=list)
+    """Entries we hold without content, offered again with their content."""
 
 
 def plan_chain(
-    state: FeedState, offered: Sequence[Offered], held_ids: Mapping[int, bytes]
+    state: FeedState,
+    offered: Sequence[Offered],
+    held_ids: Mapping[int, bytes],
+    missing: Container[int] = (),
 ) -> ChainPlan:
     """Plan how ``offered`` (entries of ``state.author``) extend the feed.
 
-    ``held_ids`` maps sequence to stored id for every offered sequence ``<= latest_seq``.
+    ``held_ids`` maps sequence to stored id for every offered sequence ``<= latest_seq``;
+    ``missing`` holds the sequences among them we hold without content.
     Raises an InvalidEntry subclass for the first rule broken; FeedForked if the feed is
     already known to be forked.
     """
@@ -111,6 +120,10 @@ def plan_chain(
                 held = next(o.entry.id for o in plan.append if o.entry.seq == entry.seq)
             if held == entry.id:
                 plan.duplicates += 1
+                if item.content is not None and entry.seq in missing:
+                    check_content(entry, item.content)
+                    found = decode_content(item.content)
+                    plan.fill.append(Accepted(entry, item.content, content_type(found), found))
                 continue
             plan.fork_candidate = (held, entry)
             plan.append.clear()

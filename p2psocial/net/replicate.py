@@ -132,14 +132,15 @@ class Replication:
 
         def load(
             store: Store,
-        ) -> tuple[dict[bytes, tuple[int, bool]], dict[bytes, int], set[bytes]]:
+        ) -> tuple[dict[bytes, tuple[int, bool]], dict[bytes, int], set[bytes], dict[bytes, int]]:
             return (
                 store.latest_seqs(),
                 store.replication_set(self.me, self.hops),
                 store.blocked_by(self.me),
+                store.missing_content(),
             )
 
-        seqs, wanted, blocked = await self.gateway.run(load)
+        seqs, wanted, blocked, gaps = await self.gateway.run(load)
         self.wanted, self.blocked = wanted, blocked
         self.core = Replicator(
             {f: s for f, (s, _) in seqs.items()},
@@ -147,6 +148,8 @@ class Replication:
             {f for f, (_, forked) in seqs.items() if forked},
             stall_ms=self.stall_ms,
         )
+        for feed, first in gaps.items():
+            self.core.content_missing(feed, first)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._ingest_loop)
@@ -352,8 +355,12 @@ class Replication:
             log.warning(
                 "feed %s is forked at seq %d: fork proof stored", feed_id(proof.author), proof.seq
             )
+        for feed, first in result.missing.items():
+            self.core.content_missing(feed, first)
         if result.stored:
             self.bus.emit(Stored(result.stored, local=False))
+        if result.filled:
+            self.bus.emit(Stored(result.filled, local=False))
         errors = {
             feed_id(author) if author else "undecodable entry": str(error)
             for author, error in result.errors.items()

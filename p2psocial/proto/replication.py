@@ -178,12 +178,30 @@ class Replicator:
         self._penalised: dict[tuple[Hashable, bytes], int] = {}
         """(peer key, feed) -> until when (ms) the peer is passed over for the feed."""
         self._strikes: dict[Hashable, int] = {}
+        self.gaps: dict[bytes, int] = {}
+        """Per feed, the first seq we hold without its content: our notes say we hold the
+        feed only up to just before it, so the sender sends the rest again, content and
+        all (a relay that dropped content cannot make it disappear for good)."""
         """Per peer key (or peer), how often it failed to deliver: its penalty doubles."""
 
     # ------------------------------------------------------------------ helpers
 
     def _ours(self, feed: bytes) -> int:
         return self.held.get(feed, 0)
+
+    def _noted(self, feed: bytes) -> int:
+        """The seq our notes give for ``feed``: what we hold whole, content included."""
+        ours = self.held.get(feed, 0)
+        gap = self.gaps.get(feed)
+        return ours if gap is None else min(ours, gap - 1)
+
+    def content_missing(self, feed: bytes, first: int | None) -> None:
+        """The first seq of ``feed`` we hold without content is now ``first`` (None: no
+        content is missing)."""
+        if first is None:
+            self.gaps.pop(feed, None)
+        else:
+            self.gaps[feed] = first
 
     def _tell(self, peer: PeerId, feed: bytes, value: int) -> None:
         state = self.peers[peer]
@@ -221,15 +239,15 @@ class Replicator:
     def _designate(self, feed: bytes, peer: PeerId, now: int) -> None:
         old = self.sender.get(feed)
         if old is not None and old != peer and old in self.peers:
-            self._tell(old, feed, make_note(self._ours(feed), send=False))
+            self._tell(old, feed, make_note(self._noted(feed), send=False))
         self.sender[feed] = peer
         self._progress[feed] = now
-        self._tell(peer, feed, make_note(self._ours(feed), send=True))
+        self._tell(peer, feed, make_note(self._noted(feed), send=True))
 
     def _note_for(self, peer: PeerId, feed: bytes) -> int:
         if feed in self.forked:
             return FORKED
-        return make_note(self._ours(feed), send=self.sender.get(feed) == peer)
+        return make_note(self._noted(feed), send=self.sender.get(feed) == peer)
 
     # ------------------------------------------------------------------ events
 
@@ -315,7 +333,7 @@ class Replicator:
             source = self._choose(feed, now)
             for peer in self.peers:
                 if peer != source:
-                    self._tell(peer, feed, make_note(self._ours(feed), send=False))
+                    self._tell(peer, feed, make_note(self._noted(feed), send=False))
             if source is not None:
                 self._designate(feed, source, now)
         self.wanted = wanted

@@ -50,6 +50,11 @@ class BatchResult:
     """Entries dropped because their author is in the ``refuse`` set (blocked)."""
     received: int = 0
     """The receive time (ms) stored with the entries."""
+    filled: list[Accepted] = field(default_factory=list)
+    """Entries we held without content whose content this batch brought."""
+    missing: dict[bytes, int | None] = field(default_factory=dict)
+    """For each feed the batch stored content-less entries of (or filled), the first seq
+    still held without content (None: none is missing any more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,13 +171,56 @@ class Ingest(StoreBase):
             plans = self._plan(groups, result)
             verdicts = verdict.result()
             accepted, forks = self._judge(plans, lambda e: bool(verdicts[index[id(e)]]), result)
-            if accepted or forks:
+            filled = [
+                a
+                for author, plan in plans.items()
+                if author not in result.errors
+                for a in plan.fill
+            ]
+            if accepted or forks or filled:
                 with self._transaction() as conn:
                     self._insert(conn, accepted, now_ms)
                     for held_id, other in forks:
                         result.forks.append(self._record_fork(conn, held_id, other, now_ms))
+                    if filled:
+                        self._fill(conn, filled, now_ms)
+            gaps = {a.entry.author for a in accepted if a.content is None}
+            gaps.update(a.entry.author for a in filled)
+            if gaps:
+                result.missing = self._first_missing(sorted(gaps))
         result.stored = accepted
+        result.filled = filled
         return result
+
+    def _fill(self, conn: sqlite3.Connection, filled: Sequence[Accepted], now_ms: int) -> None:
+        """Store content that arrived for entries held without it, and index it."""
+        conn.executemany(
+            "UPDATE entries SET content = ?, ctype = ? WHERE id = ? AND content IS NULL",
+            [(a.content, a.content_type, a.entry.id) for a in filled],
+        )
+        for a in filled:
+            a.received = now_ms
+        if self.opener is not None:
+            open_private(filled, self.opener)
+        for view in self.views:
+            view.index(conn, filled)
+
+    def _first_missing(self, authors: Sequence[bytes]) -> dict[bytes, int | None]:
+        return {
+            author: self._conn.execute(
+                "SELECT min(seq) FROM entries WHERE author = ? AND content IS NULL", (author,)
+            ).fetchone()[0]
+            for author in authors
+        }
+
+    def missing_content(self) -> dict[bytes, int]:
+        """Per feed holding entries without content, the first such seq (replication
+        asks peers again from there)."""
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT author, min(seq) FROM entries WHERE content IS NULL GROUP BY author"
+            ).fetchall()
+        return dict(rows)
 
     def _judge(
         self, plans: dict[bytes, ChainPlan], good: Callable[[Entry], bool], result: BatchResult
@@ -203,7 +251,8 @@ class Ingest(StoreBase):
         for author, offered in groups.items():
             state = states.get(author) or FeedState(author)
             try:
-                plans[author] = plan_chain(state, offered, self._held_ids(state, offered))
+                held, missing = self._held_ids(state, offered)
+                plans[author] = plan_chain(state, offered, held, missing)
             except InvalidEntry as exc:
                 result.errors[author] = exc
         return plans
@@ -270,15 +319,19 @@ class Ingest(StoreBase):
                 states[author] = FeedState(author, seq, latest, bool(forked))
         return states
 
-    def _held_ids(self, state: FeedState, offered: Sequence[Offered]) -> dict[int, bytes]:
+    def _held_ids(
+        self, state: FeedState, offered: Sequence[Offered]
+    ) -> tuple[dict[int, bytes], set[int]]:
+        """Stored ids of the offered seqs we hold, and which of them we hold without
+        content."""
         old = [o.entry.seq for o in offered if o.entry.seq <= state.latest_seq]
         if not old:
-            return {}
+            return {}, set()
         rows = self._conn.execute(
-            "SELECT seq, id FROM entries WHERE author = ? AND seq BETWEEN ? AND ?",
+            "SELECT seq, id, content IS NULL FROM entries WHERE author = ? AND seq BETWEEN ? AND ?",
             (state.author, min(old), max(old)),
-        )
-        return dict(rows.fetchall())
+        ).fetchall()
+        return {seq: id_ for seq, id_, _ in rows}, {seq for seq, _, empty in rows if empty}
 
     def purge_feed(self, author: bytes) -> int:
         """Delete everything stored of a feed (used when we block it): its entries, its

@@ -214,3 +214,35 @@ def test_a_peer_replaying_entries_we_hold_is_cut_off(daemons: Daemons) -> None:
     victim.call("follow", feed_id=friend.feed_id)
     victim.cli("connect", friend.address)
     wait_for(lambda: texts(victim, friend.feed_id) == ["honest after the replay"], what="sync")
+
+
+# ---------------------------------------------------------------------------- stripping relays
+
+
+def test_a_relay_cannot_strip_content_for_good(daemons: Daemons) -> None:
+    """Before: entries a relay offered without content stayed empty for good, even when
+    the author later offered them with content (10 of 10 still empty)."""
+    author = daemons("author", start=False)
+    author.cli("init")
+    keys = Home(author.home).load_identity()
+    feed = make_feed(keys, 10)
+    with Store.open(author.home / "store.sqlite", owner=keys) as store:
+        assert not store.append_batch(pairs(feed), 2_000_000_000_000).errors
+    author.start()
+    victim = daemons("victim")
+    victim.call("follow", feed_id=author.feed_id)
+
+    async def strip(conn: Connection, stream: RpcStream) -> None:
+        await stream.receive()
+        await stream.send({"entries": [[e.raw, None] for e, _ in feed]})
+        await trio.sleep(30)
+
+    with InThread(partial(dial, victim.info["listen"], victim.feed_id, EVIL, strip)):
+        wait_for(lambda: victim.count(author.feed_id) == 10, what="the stripped entries")
+    held = victim.call("feed", feed_id=author.feed_id, limit=100)
+    assert [m["content"] for m in held] == [None] * 10
+    victim.cli("connect", author.address)
+    wait_for(
+        lambda: texts(victim, author.feed_id) == [f"entry {n}" for n in range(1, 11)],
+        what="the content from the author",
+    )

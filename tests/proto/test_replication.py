@@ -295,3 +295,15 @@ def test_entries_below_the_note_we_gave_are_a_replay() -> None:
     assert not r.below_floor("p", G, 1)  # no note given for G: nothing to say
     r.entries_stored(F, 30, now=1)
     assert not r.below_floor("p", F, 11)  # the floor is the first note, not our progress
+
+
+def test_a_feed_missing_content_is_noted_from_before_the_gap() -> None:
+    r = Replicator({F: 10}, [F])
+    r.content_missing(F, 4)
+    r.peer_connected("p", now=0)
+    assert r.take_notes("p") == {F: make_note(3, send=True)}  # send again from 4
+    assert not r.below_floor("p", F, 4)  # so its copies of 4.. are welcome
+    r.content_missing(F, None)
+    r.tick(now=10_000)
+    r.peer_connected("q", now=10_000)
+    assert r.take_notes("q") == {F: make_note(10, send=False)}

@@ -187,3 +187,23 @@ def test_a_store_from_before_views_gets_them_rebuilt(tmp_path: Path) -> None:
     with Store.open(path, owner=OWNER) as s:
         got = rows(s)
         assert len(got["links"]) == 1 and got["links"][0][1] == "root"
+
+
+def test_content_that_arrives_later_is_taken_and_indexed(tmp_path: Path) -> None:
+    items = build([("contact", 1, 2, True, False), ("post", 1, 0, False, False)])
+    with Store.open(tmp_path / "s.sqlite", owner=OWNER) as s:
+        first = s.append_batch([(raw, None) for raw, _ in items], NOW)
+        assert len(first.stored) == 2 and first.missing == {AUTHORS[1].public: 1}
+        assert rows(s)["contacts"] == []
+        assert s.missing_content() == {AUTHORS[1].public: 1}
+        # A copy with content that does not match is refused, nothing changes.
+        wrong = encode_content({"type": "post", "text": "not what was signed"})
+        bad = s.append_batch([(items[0][0], wrong)], NOW)
+        assert bad.errors and not bad.filled and rows(s)["contacts"] == []
+        again = s.append_batch(items, NOW)
+        assert not again.errors and len(again.filled) == 2 and not again.stored
+        assert again.missing == {AUTHORS[1].public: None}
+        assert len(rows(s)["contacts"]) == 1
+        assert [m.text for m in s.feed(AUTHORS[1].public)] == [None, "post 1"]
+        assert s.missing_content() == {}
+        assert not s.append_batch(items, NOW).filled  # held whole now: nothing to take
