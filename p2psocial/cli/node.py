@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from p2psocial.cli.base import JsonFlag, app, caller, emit_json, fail, home_of, user_errors
+from p2psocial.cli.show import one_line
 from p2psocial.errors import P2PSocialError
 
 
@@ -153,14 +154,15 @@ def peers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         typer.echo("no peers (use 'p2psocial connect HOST:PORT:FEED_ID')")
     for p in report["connected"]:
         typer.echo(
-            f"{p['feed_id']}  {p['direction']} {p['address'] or ''}"
+            f"{p['feed_id']}  {p['direction']} {one_line(p['address'] or '')}"
             f"  received {p['entries_received']}  sent {p['entries_sent']}"
             f"  to receive {p['entries_to_receive']}"
         )
     for p in report["known"]:
         if not p["connected"]:
             extra = f"  failures {p.get('failures', 0)}" if p.get("failures") else ""
-            typer.echo(f"{p['feed_id']}  not connected  {p['address']}{extra}")
+            # A pub's address may come from a peer's announcement: shown escaped.
+            typer.echo(f"{p['feed_id']}  not connected  {one_line(p['address'])}{extra}")
 
 
 @app.command()
@@ -180,6 +182,8 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             f"replicate {r['feeds_held']}/{r['feeds_wanted']} feeds held, "
             f"{r['entries_behind']} entries behind, {info['peers']} peers connected"
         )
+        if r.get("paused"):
+            typer.echo(f"PAUSED    {r['paused']}")
     for f in info["forked_feeds"]:
         typer.echo(f"FORKED    {f['feed_id']} at seq {f['seq']}")
 

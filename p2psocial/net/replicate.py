@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from p2psocial.errors import P2PSocialError, PeerDisconnected, RemoteProtocolError
+from p2psocial.errors import (
+    P2PSocialError,
+    PeerDisconnected,
+    RemoteProtocolError,
+    StorageError,
+)
 from p2psocial.events import Stored
 from p2psocial.feed.formats import peek_feed, peek_seq
 from p2psocial.identity import feed_id
@@ -61,6 +66,8 @@ PEER_PIPELINE = 2
 """Batches of one peer that may wait for (or be in) ingest: a fast or hostile peer is held
 back by TCP, not buffered, and cannot crowd the others out of the ingest queue."""
 TICK_SECONDS = 1.0
+RETRY_PAUSED_SECONDS = 2.0
+"""While the store cannot be written (a full disk), how often the held batch is retried."""
 
 
 @dataclass
@@ -123,6 +130,8 @@ class Replication:
         self._nursery: trio.Nursery | None = None
         self._held_back: tuple[Session, Items] | None = None
         self._graph_changed = trio.Event()
+        self.paused: str | None = None
+        """Why replication is paused (the store cannot be written), or None."""
         bus.subscribe(self._on_stored)
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,8 +175,9 @@ class Replication:
         return {METHOD: stream_handler(serve)}
 
     def accept(self, remote_key: bytes) -> bool:
-        """Whether to accept a connection from this key (blocked feeds are refused)."""
-        return remote_key not in self.blocked
+        """Whether to accept a connection from this key (blocked feeds are refused, and
+        everyone while replication is paused)."""
+        return remote_key not in self.blocked and self.paused is None
 
     def is_connected(self, key: bytes) -> bool:
         return any(s.conn.remote_key == key for s in self.sessions.values())
@@ -183,7 +193,7 @@ class Replication:
         self, conn: Connection, stream: RpcStream, address: str | None = None
     ) -> None:
         """Replicate with one peer until the stream or connection ends."""
-        if conn.remote_key == self.me or conn.remote_key in self.blocked:
+        if conn.remote_key == self.me or conn.remote_key in self.blocked or self.paused:
             return
         existing = next(
             (s for s in self.sessions.values() if s.conn.remote_key == conn.remote_key), None
@@ -344,7 +354,40 @@ class Replication:
             following = await self._receive_unit(block=False)
             if following is not None:  # verify the next batch while this one is stored
                 ahead = (following[0], await self._start(following[1]))
-            await self._after_ingest(session, await self._finish(prepared))
+            await self._after_ingest(session, await self._store_or_pause(prepared))
+
+    async def _store_or_pause(self, prepared: PreparedBatch) -> BatchResult:
+        """Store a batch. If the store cannot be written (a full disk, a read-only file),
+        pause: say why in the log and in ``status``, close every replication session (the
+        peers send the entries again later: our clock did not move), refuse new ones, and
+        retry this batch until it goes in; then resume. Reads keep being served."""
+        while True:
+            try:
+                result = await self._finish(prepared)
+            except StorageError as exc:
+                if self.paused is None:
+                    self.paused = f"the store cannot be written: {exc}"
+                    log.error(
+                        "replication paused: %s; retrying every %.0f s", exc, RETRY_PAUSED_SECONDS
+                    )
+                    for session in list(self.sessions.values()):
+                        await session.conn.aclose("replication paused: store cannot be written")
+                    self._drop_queued()
+                await trio.sleep(RETRY_PAUSED_SECONDS)
+                continue
+            if self.paused is not None:
+                log.warning("replication resumed: the store can be written again")
+                self.paused = None
+            return result
+
+    def _drop_queued(self) -> None:
+        """Forget batches waiting for ingest (their peers are gone; they send again)."""
+        self._held_back = None
+        while True:
+            try:
+                self._take_nowait()
+            except trio.WouldBlock:
+                return
 
     async def _after_ingest(self, session: Session, result: BatchResult) -> None:
         self.stats.batches += 1
@@ -435,9 +478,13 @@ class Replication:
             for conn, session in self.sessions.items()
         ]
 
-    def progress(self) -> dict[str, int]:
-        """Totals over all feeds we replicate."""
-        return {**self.core.progress(), "entries_stored_since_start": self.stats.entries_stored}
+    def progress(self) -> dict[str, int | str | None]:
+        """Totals over all feeds we replicate, and why replication is paused (or None)."""
+        return {
+            **self.core.progress(),
+            "entries_stored_since_start": self.stats.entries_stored,
+            "paused": self.paused,
+        }
 
 
 def _read_batch(store: Store, todo: dict[bytes, int]) -> tuple[Items, dict[bytes, int]]:

@@ -3,8 +3,11 @@ failure found, reproduced, and shown fixed, with an honest sync alongside."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -246,3 +249,64 @@ def test_a_relay_cannot_strip_content_for_good(daemons: Daemons) -> None:
         lambda: texts(victim, author.feed_id) == [f"entry {n}" for n in range(1, 11)],
         what="the content from the author",
     )
+
+
+# ---------------------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 32 MiB file system (tmpfs; we are root), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_pauses_replication_and_it_resumes_by_itself(
+    daemons: Daemons, small_disk: Path, tmp_path: Path
+) -> None:
+    """Before: the daemon exited within 4 s ("database or disk is full") and nothing
+    resumed when space came back."""
+    honest = _prepare(daemons, "honest", _honest_history(), follow=False)
+    victim = DaemonProcess(small_disk / "victim")
+    victim.log_path = tmp_path / "victim.log"  # the log is not on the small disk
+    victim.cli("init")
+    keys = Home(victim.home).load_identity()
+    with Store.open(victim.home / "store.sqlite", owner=keys) as store:
+        for author in AUTHORS:
+            content = contact_content(author.public, following=True, blocking=False)
+            store.publish(keys, content, 1)
+    victim.start()
+    try:
+        free = shutil.disk_usage(small_disk).free
+        filler = small_disk / "filler"
+        with filler.open("wb") as f:  # leave about 2 MiB: far less than the sync needs
+            f.write(b"\0" * max(0, free - 2 * 1024 * 1024))
+        victim.cli("connect", honest.address)
+        wait_for(
+            lambda: victim.call("status")["replication"]["paused"],
+            what="replication to pause",
+            timeout=60,
+        )
+        assert victim.proc is not None and victim.proc.poll() is None
+        assert "replication paused" in victim.log()
+        assert "PAUSED" in victim.cli("status").stdout
+        paused_at = victim.count()  # reads are still served...
+        assert len(victim.cli("timeline", "--json").stdout.splitlines()) == 20
+        assert victim.count() == paused_at < 20 * PER_AUTHOR  # ...and nothing is written
+        filler.unlink()  # space comes back
+        wait_for(
+            lambda: victim.count() >= 20 * PER_AUTHOR + 20,
+            what="the sync to resume by itself and complete",
+            timeout=120,
+        )
+        assert victim.call("status")["replication"]["paused"] is None
+        assert "replication resumed" in victim.log()
+    finally:
+        victim.stop()
