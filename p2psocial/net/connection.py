@@ -73,6 +73,77 @@ to a 1 MiB frame): beyond it, TCP holds the peer back."""
 HANDSHAKE_TIMEOUT = 10.0
 GOODBYE_TIMEOUT = 2.0
 """Seconds a closing connection waits for the peer's goodbyes (docs/protocol.md 5.8)."""
+FRAME_DEADLINE = 30.0
+"""Seconds a peer may take to finish a frame it began; longer is a protocol violation
+(a peer holding a half-sent 1 MiB frame ties up that memory)."""
+MAX_REMOTE_STREAMS = 64
+"""Streams a peer may have open with us on one connection at once; one more is a protocol
+violation (replication needs one)."""
+MAX_REMOTE_CALLS = 1024
+"""Calls (and streams) a peer may have waiting for our answer at once; one more is a
+protocol violation."""
+UNFINISHED_FRAMES_BUDGET = 32 * 1024 * 1024
+"""Bytes of unfinished frames all connections of this process may hold together; the
+connection whose frame would go beyond it is cut off."""
+
+
+class FrameBudget:
+    """Bytes held in unfinished frames, per connection, against one process-wide budget."""
+
+    def __init__(self, limit: int = UNFINISHED_FRAMES_BUDGET) -> None:
+        self.limit = limit
+        self.total = 0
+        self._held: dict[int, int] = {}
+
+    def hold(self, owner: object, buffered: int) -> None:
+        """``owner`` now holds ``buffered`` bytes; raises FramingError past the budget."""
+        key = id(owner)
+        self.total += buffered - self._held.get(key, 0)
+        if buffered:
+            self._held[key] = buffered
+        else:
+            self._held.pop(key, None)
+        if self.total > self.limit and buffered:
+            self.release(owner)
+            raise FramingError(
+                f"unfinished frames of all peers would hold more than {self.limit} bytes"
+            )
+
+    def release(self, owner: object) -> None:
+        self.total -= self._held.pop(id(owner), 0)
+
+
+FRAME_BUDGET = FrameBudget()
+
+
+class ThrottledLog:
+    """Logs at most ``burst`` lines per ``window`` seconds, then one summary line for the
+    rest: a flood of failing connections cannot flood the log (or the disk it is on)."""
+
+    def __init__(self, what: str, burst: int = 10, window: float = 10.0) -> None:
+        self.what = what
+        self.burst = burst
+        self.window = window
+        self._start = -window
+        self._count = 0
+        self._suppressed = 0
+
+    def info(self, message: str, *args: object, now: float) -> None:
+        if now - self._start >= self.window:
+            if self._suppressed:
+                log.info(
+                    "%d more %s in %.0f s (not logged one by one)",
+                    self._suppressed,
+                    self.what,
+                    self.window,
+                )
+            self._start, self._count, self._suppressed = now, 0, 0
+        self._count += 1
+        if self._count <= self.burst:
+            log.info(message, *args)
+        else:
+            self._suppressed += 1
+
 
 AsyncHandler = Callable[["Connection", Any], Awaitable[Any]]
 StreamHandler = Callable[["Connection", Any, "RpcStream"], Awaitable[None]]
@@ -293,6 +364,9 @@ class Connection:
         self.close_error: P2PSocialError | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        self._partial_since: float | None = None  # when the unfinished frame began
+        self._remote_calls = 0  # the peer's calls and streams being served
+        self._remote_streams = 0  # of them, streams
 
     @property
     def closed_cleanly(self) -> bool:
@@ -483,8 +557,7 @@ class Connection:
                 if self._trailing:
                     self._decoder.receive_data(self._trailing)
                 while not await self._pump():
-                    with _map_errors():
-                        data = await self.tcp.receive_some(READ_SIZE)
+                    data = await self._receive_within_frame_deadline()
                     self.bytes_in += len(data)
                     self._decoder.receive_data(bytes(data))  # b"": end of file
                 clean = True
@@ -498,9 +571,27 @@ class Connection:
         except PeerDisconnected as exc:
             error = exc
         finally:
+            FRAME_BUDGET.release(self)
             if not clean and error is None:  # cancelled from outside before any close
                 error = PeerDisconnected("connection cancelled")
             self._conclude(error)
+
+    async def _receive_within_frame_deadline(self) -> bytes:
+        """The next bytes from TCP. A frame begun must be finished within FRAME_DEADLINE,
+        and unfinished frames count against FRAME_BUDGET: past either, FramingError."""
+        buffered = self._packets.bytes_buffered
+        FRAME_BUDGET.hold(self, buffered)
+        if not buffered:
+            self._partial_since = None
+            with _map_errors():
+                return bytes(await self.tcp.receive_some(READ_SIZE))
+        if self._partial_since is None:
+            self._partial_since = trio.current_time()
+        with trio.move_on_at(self._partial_since + FRAME_DEADLINE) as scope, _map_errors():
+            return bytes(await self.tcp.receive_some(READ_SIZE))
+        if scope.cancelled_caught:
+            raise FramingError(f"a frame stayed unfinished for {FRAME_DEADLINE:g} s")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _pump(self) -> bool:
         """Process what the decoders hold; True once the peer's box-stream ended cleanly
@@ -575,21 +666,33 @@ class Connection:
         assert self._nursery is not None
         handler = self.handlers.get(request.name)
         streaming = request.type is not packets.CallType.ASYNC
+        if self._remote_calls >= MAX_REMOTE_CALLS:
+            raise FramingError(f"more than {MAX_REMOTE_CALLS} calls open at once")
+        if streaming and self._remote_streams >= MAX_REMOTE_STREAMS:
+            raise FramingError(f"more than {MAX_REMOTE_STREAMS} streams open at once")
+        self._remote_calls += 1
+        self._remote_streams += streaming
         if handler is None or isinstance(handler, _StreamMarker) != streaming:
-            self._nursery.start_soon(
-                self._answer_error,
+            work: Awaitable[None] = self._answer_error(
                 request.req_id,
                 streaming,
                 "unknown_method",
                 f"no {'stream' if streaming else 'async'} method {request.name!r}",
             )
-            return
-        if isinstance(handler, _StreamMarker):
+        elif isinstance(handler, _StreamMarker):
             rpc = RpcStream(self, request.req_id)
-            self._streams[request.req_id] = rpc
-            self._nursery.start_soon(self._serve_stream, handler.fn, request, rpc)
+            self._streams[request.req_id] = rpc  # now: its items may be in this very read
+            work = self._serve_stream(handler.fn, request, rpc)
         else:
-            self._nursery.start_soon(self._serve_call, handler, request)
+            work = self._serve_call(handler, request)
+        self._nursery.start_soon(self._counted, work, streaming)
+
+    async def _counted(self, work: Awaitable[None], streaming: bool) -> None:
+        try:
+            await work
+        finally:
+            self._remote_calls -= 1
+            self._remote_streams -= streaming
 
     async def _serve_call(self, handler: AsyncHandler, request: packets.Request) -> None:
         try:
@@ -708,13 +811,15 @@ async def serve(
     connection is closed when it returns. ``accept(remote_key)`` may refuse a client after
     the handshake proved its key. Reports the listeners through ``task_status``."""
 
+    failures = ThrottledLog("incoming connections failed")
+
     async def handle(tcp: trio.SocketStream) -> None:
         try:
             session, remote, trailing = await server_handshake(
                 tcp, keys, network_key, accept, handshake_timeout
             )
         except (HandshakeFailed, PeerDisconnected) as exc:
-            log.info("incoming connection failed: %s", exc)
+            failures.info("incoming connection failed: %s", exc, now=trio.current_time())
             await tcp.aclose()
             return
         conn = Connection(tcp, session, remote, handlers or {}, initiator=False, trailing=trailing)

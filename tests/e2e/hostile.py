@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from p2psocial.config import parse_address
+from p2psocial.errors import P2PSocialError
 from p2psocial.identity import Keypair, parse_feed_id
 from p2psocial.net.connection import Connection, RpcStream, connect, serve, stream_handler
 from p2psocial.proto.handshake import NETWORK_KEY
@@ -85,11 +86,14 @@ async def dial(
     ``behaviour`` on a replicate.ebt stream; whatever the daemon does to us is fine."""
     host, port = parse_address(address)
     with trio.move_on_after(give_up_s):
-        async with connect(
-            host, port, parse_feed_id(feed), keys=keys, network_key=NETWORK_KEY
-        ) as conn:
-            async with conn.stream("replicate.ebt", {"version": 1}) as stream:
-                await behaviour(conn, stream)
+        try:
+            async with connect(
+                host, port, parse_feed_id(feed), keys=keys, network_key=NETWORK_KEY
+            ) as conn:
+                async with conn.stream("replicate.ebt", {"version": 1}) as stream:
+                    await behaviour(conn, stream)
+        except P2PSocialError:  # the daemon cut us off: what an attack expects
+            pass
 
 
 class InThread:

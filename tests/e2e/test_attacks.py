@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -310,3 +311,73 @@ def test_a_full_disk_pauses_replication_and_it_resumes_by_itself(
         assert "replication resumed" in victim.log()
     finally:
         victim.stop()
+
+
+# ---------------------------------------------------------------------------- floods
+
+
+def test_a_flood_of_failing_connections_does_not_flood_the_log(daemons: Daemons) -> None:
+    """Before: an unauthenticated connection flood wrote 80,000 INFO lines in 20 s."""
+    victim = daemons("victim")
+    host, port = victim.info["listen"].split(":")
+
+    async def flood() -> None:
+        async def one() -> None:
+            with trio.move_on_after(5):
+                stream = await trio.open_tcp_stream(host, int(port))
+                await stream.send_all(os.urandom(64))  # not a handshake
+                await stream.aclose()
+
+        for _ in range(10):
+            async with trio.open_nursery() as nursery:
+                for _ in range(50):
+                    nursery.start_soon(one)
+
+    trio.run(flood)
+    victim.call("post", text="still serving")
+    lines = [x for x in victim.log().splitlines() if "incoming connection failed" in x]
+    assert 1 <= len(lines) <= 40, len(lines)  # 500 failures, a few lines and summaries
+
+
+def test_many_streams_on_one_connection_cut_the_peer_off(daemons: Daemons) -> None:
+    """Before: 20 sessions with 8,000 streams each slowed the honest sync to 5 s."""
+    victim = daemons("victim")
+
+    async def streams(conn: Connection, stream: RpcStream) -> None:
+        for _ in range(200):
+            await conn._send(lambda: conn._packets.open_stream("replicate.ebt", {})[1])
+        await conn.wait_closed()
+
+    trio.run(partial(dial, victim.info["listen"], victim.feed_id, EVIL, streams, give_up_s=30))
+    wait_for(lambda: "streams open at once" in victim.log(), what="the cut-off")
+    friend = daemons("friend")
+    friend.call("post", text="honest")
+    victim.call("follow", feed_id=friend.feed_id)
+    victim.cli("connect", friend.address)
+    wait_for(lambda: texts(victim, friend.feed_id) == ["honest"], what="the honest sync")
+
+
+def test_half_sent_frames_are_bounded(daemons: Daemons) -> None:
+    """Before: 150 sessions each holding a partial 1 MiB frame took 230 MB, never closed."""
+    victim = daemons("victim")
+    header = struct.pack(">BIi", 0b1010, 1024 * 1024, 1)  # a 1 MiB stream frame begins
+    partial_frame = header + os.urandom(900 * 1024)
+
+    async def hold_half(conn: Connection, stream: RpcStream) -> None:
+        await conn._send(lambda: partial_frame)
+        await conn.wait_closed()
+
+    async def attack() -> None:
+        async with trio.open_nursery() as nursery:
+            for n in range(150):
+                keys = make_keys(3000 + n)
+                nursery.start_soon(
+                    partial(
+                        dial, victim.info["listen"], victim.feed_id, keys, hold_half, give_up_s=20
+                    )
+                )
+
+    trio.run(attack)
+    assert "unfinished frames of all peers" in victim.log()
+    assert peak_rss_mb(victim) < 200
+    victim.call("post", text="still serving")

@@ -4,6 +4,7 @@ hand-driven remote (the project's own box-stream and packet-stream machines) in 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -406,3 +407,82 @@ async def test_our_close_gives_up_at_the_deadline(autojump_clock: trio.testing.M
         await remote.expect_goodbyes_then_eof()  # we did say goodbye, then closed at the deadline
     assert isinstance(conn.close_error, PeerDisconnected)
     assert conn.close_reason == f"bye (goodbye failed: no goodbye from {CLIENT.feed_id} within 2 s)"
+
+
+# ---------------------------------------------------------------------------- bounds
+
+
+@pytest.mark.trio
+async def test_a_frame_left_unfinished_is_cut_at_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from p2psocial.errors import FramingError
+    from p2psocial.net.connection import FRAME_DEADLINE
+
+    ours, theirs = trio.testing.memory_stream_pair()
+    conn = Connection(ours, OUR_SESSION, CLIENT.public, {}, initiator=True)
+    remote = Remote(theirs)
+    with trio.fail_after(FRAME_DEADLINE * 2):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn._run)
+            start = trio.current_time()
+            await remote.send_frames(struct.pack(">BIi", 0b1010, 100_000, 1) + b"x" * 50_000)
+            await conn.wait_closed()
+            assert trio.current_time() - start == pytest.approx(FRAME_DEADLINE)
+    assert isinstance(conn.close_error, FramingError)
+    assert "unfinished for 30 s" in str(conn.close_error)
+
+
+@pytest.mark.trio
+async def test_too_many_streams_at_once_cut_the_peer_off() -> None:
+    from p2psocial.errors import FramingError
+    from p2psocial.net.connection import MAX_REMOTE_STREAMS
+
+    async def hold(conn: Connection, args: Any, stream: RpcStream) -> None:
+        await trio.sleep_forever()
+
+    async with wired({"s": stream_handler(hold)}) as (conn, remote):
+        frames = b"".join(
+            remote.packets.open_stream("s", {})[1] for _ in range(MAX_REMOTE_STREAMS + 1)
+        )
+        await remote.send_frames(frames)
+        await conn.wait_closed()
+    assert isinstance(conn.close_error, FramingError)
+    assert f"more than {MAX_REMOTE_STREAMS} streams" in str(conn.close_error)
+
+
+def test_the_frame_budget_is_shared_and_released() -> None:
+    from p2psocial.errors import FramingError
+    from p2psocial.net.connection import FrameBudget
+
+    budget = FrameBudget(limit=100)
+    a, b = object(), object()
+    budget.hold(a, 60)
+    budget.hold(a, 70)  # the same owner's frame grew: counted once
+    assert budget.total == 70
+    with pytest.raises(FramingError):
+        budget.hold(b, 40)
+    assert budget.total == 70  # the one refused holds nothing
+    budget.release(a)
+    budget.hold(b, 40)
+    assert budget.total == 40
+    budget.hold(b, 0)
+    assert budget.total == 0
+
+
+def test_the_throttled_log_says_how_many_it_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    from p2psocial.net.connection import ThrottledLog
+
+    throttled = ThrottledLog("failures", burst=3, window=10.0)
+    with caplog.at_level(logging.INFO, logger="p2psocial.net"):
+        for n in range(100):
+            throttled.info("failure %d", n, now=1.0 + n * 0.01)
+        throttled.info("failure late", now=20.0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "failure 0",
+        "failure 1",
+        "failure 2",
+        "97 more failures in 10 s (not logged one by one)",
+        "failure late",
+    ]
