@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8018
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_HOPS = 2
+SERVE_CHOICES = ("everyone", "follows")
+"""Who the daemon serves feeds to: ``everyone`` (public gossip, the default: any peer is
+sent any feed it asks for that we hold) or ``follows`` (only the feeds of people we
+follow, and our own, to peers we follow and the pubs we joined)."""
 
 
 def parse_address(text: str, what: str = "address") -> tuple[str, int]:
@@ -47,6 +51,13 @@ def parse_address(text: str, what: str = "address") -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ConfigError(f"{what} port must be 0..65535, got {port}")
     return host, port
+
+
+def parse_serve(value: object, what: str = "--serve") -> str:
+    """One of :data:`SERVE_CHOICES`. Raises ConfigError."""
+    if value not in SERVE_CHOICES:
+        raise ConfigError(f"{what} must be one of {', '.join(SERVE_CHOICES)}, not {value!r}")
+    return str(value)
 
 
 def parse_network_key(text: str) -> bytes:
@@ -68,6 +79,7 @@ class Config:
     interfaces: tuple[str, ...] = field(default_factory=tuple)
     pub: bool = False
     public_address: str | None = None
+    serve: str = "everyone"
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -87,7 +99,16 @@ def load_config(home: Path) -> Config:
             data = tomllib.loads(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
-        known = {"listen", "hops", "network_key", "lan", "interfaces", "pub", "public_address"}
+        known = {
+            "listen",
+            "hops",
+            "network_key",
+            "lan",
+            "interfaces",
+            "pub",
+            "public_address",
+            "serve",
+        }
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
@@ -110,6 +131,8 @@ def load_config(home: Path) -> Config:
             parse_address(values["public_address"], f"{path}: public_address")
         if "interfaces" in data:
             values["interfaces"] = tuple(str(i) for i in data["interfaces"])
+        if "serve" in data:
+            values["serve"] = parse_serve(data["serve"], f"{path}: serve")
         config = replace(config, **values)
     env_key = os.environ.get("P2PSOCIAL_NETWORK_KEY")
     if env_key:

@@ -27,17 +27,20 @@ import trio
 from p2psocial.api.methods import build_registry, live_messages
 from p2psocial.api.server import serve_unix
 from p2psocial.app import App, now_ms
-from p2psocial.errors import ConfigError, DaemonAlreadyRunning
+from p2psocial.errors import ConfigError, DaemonAlreadyRunning, DatabaseCorrupt, StorageError
 from p2psocial.events import EventBus
+from p2psocial.home import write_private
 from p2psocial.net.connection import Connection, serve
 from p2psocial.net.pubs import PubService, pub_learner
 from p2psocial.net.replicate import Replication
 from p2psocial.net.scheduler import Scheduler
+from p2psocial.store.db import StructureCheck
 from p2psocial.store.gateway import StoreGateway
 from p2psocial.store.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from p2psocial.config import Config
     from p2psocial.home import Home
@@ -72,6 +75,7 @@ class DaemonNetwork:
             "replication": self.replication.progress(),
             "peers": len(self.replication.sessions),
             "hops": self.config.hops,
+            "serve": self.config.serve,
         }
 
     def dial(self, address: str, key: bytes) -> None:
@@ -106,8 +110,17 @@ async def run_daemon(
 ) -> None:
     """Run until cancelled. Creates the identity and store on first run.
 
-    Raises DaemonAlreadyRunning if another daemon holds this home."""
-    home.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    The home folder is made (or tightened to) mode 0700. Raises DaemonAlreadyRunning if
+    another daemon holds this home; IdentityError if the secret key is missing next to an
+    existing store (a new identity is never made then); DatabaseCorrupt / StorageError /
+    StoreOwnerMismatch if the store is damaged or not this identity's, saying what to do."""
+    tightened = home.make_private()
+    if tightened is not None:
+        log.warning(
+            "home folder %s was mode %04o, open to other users: tightened it to 0700",
+            home.path,
+            tightened,
+        )
     with _home_lock(home):
         await _run(home, config, task_status)
 
@@ -131,20 +144,66 @@ def _home_lock(home: Home) -> Iterator[None]:
 
 
 async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -> None:
+    """Check the identity and the store belong together and are intact, then serve.
+
+    Every start checks the store's header, the edges of its b-trees and our feed's head
+    (milliseconds), and runs SQLite's ``quick_check`` of every page beside the daemon's
+    work (damage found stops the daemon). After an unclean stop (``daemon.running`` left
+    behind) the full ``integrity_check`` runs before anything else."""
     if not home.has_identity():
-        keys = home.create_identity(os.urandom(32))
+        keys = home.create_identity(os.urandom(32))  # refused next to an existing store
         log.info("created identity %s in %s", keys.feed_id, home.path)
     else:
         keys = home.load_identity()
+    unclean = home.unclean_stop()
+    if unclean is not None:
+        pid = unclean.get("pid")
+        log.warning(
+            "the last daemon%s did not stop cleanly: checking all of %s "
+            "(integrity_check) before starting",
+            f" (pid {pid})" if pid is not None else "",
+            home.store_path,
+        )
+    full = unclean is not None
     store = await trio.to_thread.run_sync(
-        lambda: Store.open(home.store_path, verify_workers=None, owner=keys)
+        lambda: Store.open(home.store_path, verify_workers=None, owner=keys, full_check=full)
     )
+    home.mark_running(os.getpid(), now_ms())
+    damaged = False
     try:
         await trio.to_thread.run_sync(store.verifier.warm_up)
-        await _serve(home, config, keys, StoreGateway(store), task_status)
+        async with trio.open_nursery() as nursery:
+            if not full:
+                nursery.start_soon(_check_structure, home.store_path)
+            await _serve(home, config, keys, StoreGateway(store), task_status)
+    except BaseException as exc:
+        damaged = _has_storage_error(exc)  # keep daemon.running: check all next time
+        raise
     finally:
         store.close()
+        if not damaged:
+            home.clear_running()
         log.info("store closed")
+
+
+async def _check_structure(path: Path) -> None:
+    """SQLite's quick_check of the whole store, on a read-only connection of its own,
+    beside the daemon's work. Damage found raises DatabaseCorrupt, which stops the daemon."""
+    check = StructureCheck(path)
+    try:
+        seconds = await trio.to_thread.run_sync(check.run, abandon_on_cancel=True)
+    except DatabaseCorrupt as exc:
+        log.error("%s", exc)
+        raise
+    finally:
+        check.interrupt()
+    log.info("quick check of %s: ok (%.2f s)", path, seconds)
+
+
+def _has_storage_error(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_has_storage_error(e) for e in exc.exceptions)
+    return isinstance(exc, StorageError)
 
 
 async def _serve(
@@ -155,7 +214,14 @@ async def _serve(
     task_status: trio.TaskStatus[Node],
 ) -> None:
     bus = EventBus()
-    replication = Replication(gateway, keys.public, hops=config.hops, now=now_ms, bus=bus)
+    replication = Replication(
+        gateway,
+        keys.public,
+        hops=config.hops,
+        now=now_ms,
+        bus=bus,
+        serve_follows_only=config.serve == "follows",
+    )
     scheduler = Scheduler(replication, gateway, keys, config.network_key, now_ms)
     network = DaemonNetwork(config, replication, scheduler)
     app = App(home, keys, gateway, bus, network=network)
@@ -236,9 +302,7 @@ def _write_info(home: Home, keys: Keypair, network: DaemonNetwork) -> None:
         "socket": str(home.socket_path),
         "started": network.started,
     }
-    tmp = home.daemon_info_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info) + "\n")
-    tmp.replace(home.daemon_info_path)
+    write_private(home.daemon_info_path, json.dumps(info) + "\n")  # 0600 whatever the umask
 
 
 def _remove_info(home: Home) -> None:

@@ -112,6 +112,7 @@ class Replication:
         now: Callable[[], int],
         bus: EventBus,
         stall_ms: int = 5000,
+        serve_follows_only: bool = False,
     ) -> None:
         self.gateway = gateway
         self.me = me
@@ -132,6 +133,11 @@ class Replication:
         self._graph_changed = trio.Event()
         self.paused: str | None = None
         """Why replication is paused (the store cannot be written), or None."""
+        self.serve_follows_only = serve_follows_only
+        self.served: set[bytes] = {me}
+        """With ``serve_follows_only``: the feeds we send (ours and those we follow)."""
+        self.allowed: set[bytes] = set()
+        """With ``serve_follows_only``: the peers we replicate with (followed, our pubs)."""
         bus.subscribe(self._on_stored)
 
     # ------------------------------------------------------------------ lifecycle
@@ -159,6 +165,8 @@ class Replication:
         )
         for feed, first in gaps.items():
             self.core.content_missing(feed, first)
+        if self.serve_follows_only:
+            await self.refresh_graph()  # who we serve
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._ingest_loop)
@@ -175,9 +183,12 @@ class Replication:
         return {METHOD: stream_handler(serve)}
 
     def accept(self, remote_key: bytes) -> bool:
-        """Whether to accept a connection from this key (blocked feeds are refused, and
-        everyone while replication is paused)."""
-        return remote_key not in self.blocked and self.paused is None
+        """Whether to accept a connection from this key: blocked feeds are refused,
+        everyone while replication is paused, and with ``serve_follows_only`` anyone we
+        neither follow nor joined as a pub."""
+        if remote_key in self.blocked or self.paused is not None:
+            return False
+        return not self.serve_follows_only or remote_key in self.allowed
 
     def is_connected(self, key: bytes) -> bool:
         return any(s.conn.remote_key == key for s in self.sessions.values())
@@ -193,7 +204,7 @@ class Replication:
         self, conn: Connection, stream: RpcStream, address: str | None = None
     ) -> None:
         """Replicate with one peer until the stream or connection ends."""
-        if conn.remote_key == self.me or conn.remote_key in self.blocked or self.paused:
+        if conn.remote_key == self.me or not self.accept(conn.remote_key):
             return
         existing = next(
             (s for s in self.sessions.values() if s.conn.remote_key == conn.remote_key), None
@@ -272,6 +283,8 @@ class Replication:
             if notes:
                 await session.stream.send({"clock": notes})
             todo = self.core.to_send(peer)
+            if todo and self.serve_follows_only:
+                todo = {f: seq for f, seq in todo.items() if f in self.served}
             if todo:
                 batch, marks = await self.gateway.run(
                     lambda store, todo=todo: _read_batch(store, todo)  # type: ignore[misc]
@@ -442,10 +455,17 @@ class Replication:
     async def refresh_graph(self) -> None:
         """Recompute who we replicate and block after the follow graph changed."""
 
-        def load(store: Store) -> tuple[dict[bytes, int], set[bytes]]:
-            return store.replication_set(self.me, self.hops), store.blocked_by(self.me)
+        def load(store: Store) -> tuple[dict[bytes, int], set[bytes], set[bytes], set[bytes]]:
+            near = set(store.replication_set(self.me, 1))
+            pubs = {key for _address, key, source in store.known_peers() if source == "pub"}
+            return (
+                store.replication_set(self.me, self.hops),
+                store.blocked_by(self.me),
+                near,
+                (near - {self.me}) | pubs,
+            )
 
-        wanted, blocked = await self.gateway.run(load)
+        wanted, blocked, self.served, self.allowed = await self.gateway.run(load)
         for key in blocked - self.blocked:
             deleted = await self._purge(key)
             self.core.forget_feed(key)

@@ -66,6 +66,7 @@ ENDED = "ended replication with an error"
         ({"message": "boom", "name": "Error"}, ENDED),
         ({"message": "boom", "name": "Error", "code": "x"}, ENDED),
         ({"name": 5}, "broke the protocol"),  # not an error body at all
+        ({"message": "boom\x1b]0;owned\x07\r\n2026-01-01 INFO fake line"}, "\\x1b]0;owned"),
     ],
 )
 def test_a_peer_ending_replication_with_an_error_does_not_end_the_daemon(
@@ -83,6 +84,7 @@ def test_a_peer_ending_replication_with_an_error_does_not_end_the_daemon(
     victim.cli("connect", friend.address)
     wait_for(lambda: texts(victim, friend.feed_id) == ["honest"], what="the honest sync")
     assert logged in victim.log()
+    assert "\x1b" not in victim.log() and "\x07" not in victim.log()  # shown escaped
 
 
 # ---------------------------------------------------------------------------- lying clocks

@@ -125,3 +125,20 @@ def test_cli_posts_through_running_daemon(daemons: Daemons) -> None:
     assert "via the socket" in a.cli("timeline").stdout
     status = a.cli("status", "--json").stdout
     assert '"running":true' in status
+
+
+def test_serve_follows_only_serves_friends_and_refuses_strangers(daemons: Daemons) -> None:
+    private = daemons("private", "--serve", "follows")
+    private.call("post", text="for friends")
+    assert private.call("status")["serve"] == "follows"
+    friend, stranger = daemons("friend"), daemons("stranger")
+    private.call("follow", feed_id=friend.feed_id)
+    for d in (friend, stranger):
+        d.call("follow", feed_id=private.feed_id)
+        d.cli("connect", private.address)
+    wait_for(lambda: texts(friend, private.feed_id) == ["for friends"], what="the friend served")
+    wait_for(lambda: "refused" in stranger.log() or "failed" in stranger.log(), what="refusal")
+    assert texts(stranger, private.feed_id) == []
+    assert not any(
+        p["feed_id"] == stranger.feed_id for p in private.call("peers.list")["connected"]
+    )
