@@ -230,6 +230,17 @@ class Replicator:
     def _credible(self, feed: bytes, seq: int) -> bool:
         return seq - self._ours(feed) <= MAX_CLAIM_AHEAD
 
+    def _promising(self, peer: PeerId, feed: bytes) -> bool:
+        """Whether the sender of ``feed`` is worth keeping for a newcomer with more: it is
+        the author, or its own claim is credible and beyond what we hold. A sender chosen
+        before it said anything (the first connected peer), or one whose claim is a lie,
+        gives the feed up at once to a peer with a credible claim."""
+        state = self.peers[peer]
+        claim = state.has.get(feed)
+        if state.key == feed:
+            return True
+        return claim is not None and claim > self._ours(feed) and self._credible(feed, claim)
+
     def _penalise(self, peer: PeerId, feed: bytes, now: int) -> None:
         who = self._who(peer)
         strikes = self._strikes.get(who, 0)
@@ -297,10 +308,11 @@ class Replicator:
                 if state.key == feed and current != peer and self._trusted(peer, feed, now):
                     self._designate(feed, peer, now)  # the author wins its own feed
                 elif (
-                    current is None
+                    current != peer
                     and seq > self._ours(feed)
                     and self._credible(feed, seq)
                     and self._trusted(peer, feed, now)
+                    and (current is None or not self._promising(current, feed))
                 ):
                     self._designate(feed, peer, now)
                 elif feed not in state.told:

@@ -9,7 +9,7 @@ from typing import Any
 
 import cbor2
 
-from p2psocial.errors import NotFound
+from p2psocial.errors import DatabaseCorrupt, NotFound
 from p2psocial.feed.formats import decode_entry
 from p2psocial.model import FeedInfo, ForkProof, Message
 from p2psocial.store.db import StoreBase
@@ -20,7 +20,10 @@ _MSG_COLUMNS_E = "e.id, e.author, e.seq, e.raw, e.content, e.ts, e.rx_ts"
 
 
 def _plain(plaintext: bytes) -> dict[str, Any]:
-    value = cbor2.loads(plaintext)
+    try:
+        value = cbor2.loads(plaintext)
+    except Exception:  # damaged in the file; the entry's own row says more
+        return {}
     return value if isinstance(value, dict) else {}
 
 
@@ -28,7 +31,15 @@ class Reads(StoreBase):
     """What the store holds, read."""
 
     def _row_message(self, row: tuple[bytes, bytes, int, bytes, bytes | None, int, int]) -> Message:
-        return Message.from_entry(decode_entry(row[3]), row[4], row[6])
+        """A stored row as a message. Everything stored was valid when it was stored, so a
+        row that no longer decodes is damage to the file: DatabaseCorrupt."""
+        try:
+            return Message.from_entry(decode_entry(row[3]), row[4], row[6])
+        except Exception as exc:  # InvalidEntry, or cbor2's errors on damaged content
+            raise DatabaseCorrupt(
+                f"store {self.path} is damaged: a stored entry no longer decodes ({exc}); "
+                "run 'p2psocial check', and restore the store from a backup"
+            ) from exc
 
     def feed_info(self, author: bytes) -> FeedInfo | None:
         with self._errors():

@@ -89,8 +89,10 @@ def test_progress_keeps_the_sender() -> None:
     r = Replicator({F: 0}, [F], stall_ms=1000)
     r.peer_connected("a", now=0)
     r.peer_connected("b", now=0)
-    r.notes_received("b", {F: make_note(50, send=False)}, now=0)
+    # a says first that it has more (a sender that has said nothing yet would give the
+    # feed up to b at once: see test_a_sender_that_said_nothing_yields_to_a_claim)
     r.notes_received("a", {F: make_note(50, send=False)}, now=0)
+    r.notes_received("b", {F: make_note(50, send=False)}, now=0)
     r.entries_stored(F, 10, now=900)
     r.tick(now=1500)
     assert r.sender[F] == "a"
@@ -272,9 +274,8 @@ def test_a_sender_that_does_not_deliver_is_replaced_and_penalised() -> None:
     r.notes_received("honest", {F: make_note(10, send=False)}, now=0)  # caught up
     r.peer_connected("liar", now=0, key=b"\x09" * 32)
     r.notes_received("liar", {F: make_note(15, send=False)}, now=0)  # credible, a lie
-    r.tick(now=1000)  # nothing new from honest, and liar claims more: liar gets a chance
-    assert r.sender[F] == "liar"
-    r.tick(now=2000)  # liar delivered nothing: penalised, the feed goes back
+    assert r.sender[F] == "liar"  # honest is caught up: the one claiming more gets a chance
+    r.tick(now=1000)  # liar delivered nothing within the stall: penalised, the feed goes back
     assert r.sender[F] == "honest"
     r.tick(now=3000)
     assert r.sender[F] == "honest"  # passed over while penalised
@@ -307,3 +308,16 @@ def test_a_feed_missing_content_is_noted_from_before_the_gap() -> None:
     r.tick(now=10_000)
     r.peer_connected("q", now=10_000)
     assert r.take_notes("q") == {F: make_note(10, send=False)}
+
+
+def test_a_sender_that_said_nothing_yields_to_a_claim() -> None:
+    r = Replicator({F: 0}, [F])
+    for liar in ("liar1", "liar2"):
+        r.peer_connected(liar, now=0)  # liar1, first, is asked before anyone has spoken
+    r.notes_received("liar1", {F: make_note(2**40, send=False)}, now=0)
+    r.notes_received("liar2", {F: make_note(2**40, send=False)}, now=0)
+    r.peer_connected("honest", now=1)
+    r.notes_received("honest", {F: make_note(20, send=False)}, now=1)
+    assert r.sender[F] == "honest"  # at once: liar1's claim is not credible
+    r.notes_received("liar2", {F: make_note(30, send=False)}, now=2)
+    assert r.sender[F] == "honest"  # a credible sender with more keeps the feed
