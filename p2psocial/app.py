@@ -57,7 +57,13 @@ def now_ms() -> int:
 class Gateway(Protocol):
     """Runs a function on the store (``store/gateway.py``)."""
 
-    async def run(self, fn: Callable[[Store], T]) -> T: ...
+    async def run(self, fn: Callable[[Store], T]) -> T:
+        """On the writer: writes, and reads that must see them in the same turn."""
+        ...
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        """A pure read, on the daemon's read-only connection beside the writer (#11)."""
+        ...
 
 
 class Network(Protocol):
@@ -328,7 +334,7 @@ class App:
         def read(store: Store) -> tuple[dict[str, int], list[Any]]:
             return store.counts(), store.forks()
 
-        counts, forks = await self.gateway.run(read)
+        counts, forks = await self.gateway.read(read)
         result: dict[str, Any] = {
             "feed_id": self.keys.feed_id,
             "home": str(self.home.path),

@@ -175,7 +175,9 @@ async def _run(home: Home, config: Config, task_status: trio.TaskStatus[Node]) -
         async with trio.open_nursery() as nursery:
             if not full:
                 nursery.start_soon(_check_structure, home.store_path)
-            await _serve(home, config, keys, StoreGateway(store), task_status)
+            # the API's pure reads run on a read-only connection beside the writer (#11)
+            with StoreGateway.with_readers(store) as gateway:
+                await _serve(home, config, keys, gateway, task_status)
     except BaseException as exc:
         damaged = _has_storage_error(exc)  # keep daemon.running: check all next time
         raise

@@ -22,6 +22,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     │           └── FeedForked        a second entry at a held sequence: fork proof
     ├── InvalidId                     a feed, message or blob id is malformed
     ├── IdentityError                 the key file is missing, damaged or unsafe
+    │   └── StoreOwnerMismatch        the store belongs to another identity
     ├── UnpublishableContent          content we were asked to publish breaks a rule
     │   └── LocalContentTooLarge      ... by being over the size limit
     ├── ConfigError                   a setting or command-line value is unusable
@@ -36,7 +37,8 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     ├── NotFound                      a requested feed or message is not stored
     ├── DaemonNotRunning              a command needs the daemon and it is not running
     └── RpcError(code, message, data) an error answer from a JSON-RPC or peer RPC call
-        └── InvalidParams             a call's parameter is missing or wrong (-32602)
+        ├── InvalidParams             a call's parameter is missing or wrong (-32602)
+        └── Overloaded                a server limit is reached (-32004, names the limit)
 
 ``RemoteProtocolError`` also has ``LineTooLong`` (a JSON-RPC line over the limit).
 """
@@ -180,6 +182,13 @@ class IdentityError(P2PSocialError):
     """The identity (secret key file) is missing, damaged, or readable by others."""
 
 
+class StoreOwnerMismatch(IdentityError):
+    """The store records another owner than the identity opening it (or, recording none,
+    holds other feeds' entries but not one of the opener's): the secret key and the store
+    do not belong together. Nothing was written; the message names both feeds and what to
+    do (restore the matching secret key, or move the store aside)."""
+
+
 class ConfigError(P2PSocialError):
     """A setting, address or command-line value is unusable."""
 
@@ -265,3 +274,19 @@ class InvalidParams(RpcError):
             data["param"] = param
         super().__init__(INVALID_PARAMS_CODE, message, data)
         self.param = param
+
+
+OVERLOADED_CODE = -32004
+
+
+class Overloaded(RpcError):
+    """A server limit is reached (JSON-RPC -32004, ``OVERLOADED``): too many connections or
+    subscriptions, or more answer bytes than a batch, a connection or the daemon may hold
+    (#11). ``data`` is ``{"type": "Overloaded", "limit": value, "limit_name": name}``; the
+    names and values are listed in docs/rpc.md, "Limits"."""
+
+    def __init__(self, message: str, limit_name: str, limit: int) -> None:
+        data: dict[str, Any] = {"type": "Overloaded", "limit": limit, "limit_name": limit_name}
+        super().__init__(OVERLOADED_CODE, message, data)
+        self.limit_name = limit_name
+        self.limit = limit

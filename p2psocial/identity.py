@@ -73,6 +73,8 @@ def _parse(text: object, sigil: str) -> bytes:
         raw = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidId(f"{kind} is not valid base64: {shown!r}") from None
+    if len(raw) != KEY_SIZE:  # 44 characters without padding are 33 bytes
+        raise InvalidId(f"{kind} must hold 32 bytes, got {len(raw)}: {shown!r}")
     if _b64(raw) != body:  # non-zero padding bits: not the canonical spelling
         raise InvalidId(f"{kind} is not canonical base64: {shown!r}")
     return raw

@@ -16,7 +16,14 @@ import pytest
 
 from p2psocial.identity import feed_id
 from tests.e2e.daemons import DaemonProcess
-from tests.helpers import BIN
+from tests.helpers import BIN, make_keys
+from tests.hostile_text import (
+    HOSTILE,
+    SHOWN,
+    SHOWN_JSON,
+    assert_json_lines_safe,
+    assert_terminal_safe,
+)
 
 
 def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -185,7 +192,146 @@ def test_corrupt_store_named(cli_env: dict[str, str]) -> None:
     assert db.read_bytes() == b"garbage" * 1000
 
 
+def test_init_makes_no_identity_next_to_a_store(cli_env: dict[str, str]) -> None:
+    """#11: a lost secret key next to a store is to be restored, never replaced."""
+    run(cli_env, "init")
+    run(cli_env, "post", "before the key was lost")
+    secret, db = home(cli_env) / "secret", home(cli_env) / "store.sqlite"
+    before = db.read_bytes()
+    secret.unlink()
+    proc = run(cli_env, "init", ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"no secret key at {secret}, but a store is at {db}" in proc.stderr
+    assert "backup" in proc.stderr
+    assert not secret.exists() and db.read_bytes() == before
+
+
+def test_init_tightens_the_home_folder(cli_env: dict[str, str]) -> None:
+    """#11: a home folder open to others is made 0700, and the user is told once."""
+    folder = home(cli_env)
+    folder.mkdir()
+    os.chmod(folder, 0o755)
+    proc = run(cli_env, "init")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert "was mode 0755, open to other users: tightened it to 0700" in proc.stderr
+    assert "tightened" not in run(cli_env, "init").stderr
+
+
+def test_check_command(cli_env: dict[str, str]) -> None:
+    """#11: 'p2psocial check' runs the full check without a daemon; exit 1 on damage."""
+    assert "check" in run(cli_env, "--help").stdout
+    run(cli_env, "init")
+    run(cli_env, "post", "checked")
+    out = run(cli_env, "check").stdout
+    assert ": ok (integrity_check of" in out and "1 entries in 1 feeds" in out
+    db = home(cli_env) / "store.sqlite"
+    db.write_bytes(b"")
+    proc = run(cli_env, "check", ok=False)
+    assert proc.returncode == 1 and f"store {db} is empty (0 bytes)" in proc.stderr
+    assert db.read_bytes() == b""
+
+
 def test_bad_option_is_usage_error(cli: Cli) -> None:
     cli("init")
     proc = cli("timeline", "--limit", "zero", ok=False)
     assert proc.returncode == 2 and "limit" in proc.stderr.lower()
+
+
+def raw(cli: Cli, *args: str, ok: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """A command with its output as the bytes written (``run`` decodes them)."""
+    proc = subprocess.run(
+        [str(BIN / "p2psocial"), *args], env=cli.env, capture_output=True, timeout=60
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return proc
+
+
+def test_peer_text_is_shown_neutralised(cli: Cli) -> None:
+    """#11: terminal controls and invisible characters in what is shown come out escaped,
+    in text and in --json, for every reading command."""
+    cli("init")
+    other = make_keys(2).feed_id
+    post = json.loads(
+        cli("rpc", "publish", json.dumps({"content": {"type": "post", "text": HOSTILE}})).stdout
+    )
+    odd = {"type": "x\u202e\x1b[2J", "field\u009b": HOSTILE, "list": [HOSTILE, 1]}
+    unknown = json.loads(cli("rpc", "publish", json.dumps({"content": odd})).stdout)
+    reply = cli("post", "--reply-to", post["id"], HOSTILE).stdout.strip()
+    dm = json.loads(cli("dm", "send", "--to", other, HOSTILE, "--json").stdout)["id"]
+    for args in (
+        ["timeline"],
+        ["feed"],
+        ["show", post["id"]],
+        ["thread", reply],
+        ["dm", "inbox"],
+        ["dm", "thread", dm],
+    ):
+        shown = assert_terminal_safe(raw(cli, *args).stdout)
+        for visible in SHOWN:
+            assert visible in shown, (args, visible, shown)
+    # Content of a type we cannot describe is shown as JSON (which escapes C0 itself).
+    shown = assert_terminal_safe(raw(cli, "show", unknown["id"]).stdout)
+    assert '"type":"x<U+202E>\\u001b[2J"' in shown.replace(" ", "")
+    assert "field\\u009b" in shown and "rlo<U+202E>abc" in shown
+    for args in (
+        ["timeline", "--json"],
+        ["feed", "--json"],
+        ["show", unknown["id"], "--json"],
+        ["thread", reply, "--json"],
+        ["dm", "inbox", "--json"],
+        ["dm", "thread", dm, "--json"],
+        ["rpc", "timeline"],
+    ):
+        out = raw(cli, *args).stdout
+        messages = assert_json_lines_safe(out)
+        for escape in SHOWN_JSON:
+            assert escape.encode() in out, (args, escape)
+        assert messages  # and they decode to exactly what was published:
+    [shown_odd] = assert_json_lines_safe(raw(cli, "show", unknown["id"], "--json").stdout)
+    assert isinstance(shown_odd, dict) and shown_odd["content"] == odd
+    [shown_dm] = assert_json_lines_safe(raw(cli, "dm", "thread", dm, "--json").stdout)
+    assert isinstance(shown_dm, dict) and shown_dm["content"]["text"] == HOSTILE
+    # An error echoing what it was given is one safe line too.
+    proc = raw(cli, "rpc", "get", json.dumps({"id": "%\u202e\x1b[2J\u009b"}), ok=False)
+    assert proc.returncode == 1 and proc.stderr.count(b"\n") == 1
+    assert_terminal_safe(proc.stderr)
+
+
+def test_dm_reply_stays_private(cli: Cli) -> None:
+    """#11: 'dm reply' answers a private message privately, to its readers; 'post
+    --reply-to' a private message is refused, naming 'dm reply'."""
+    created = cli("init").stdout
+    me = json.loads(cli("whoami", "--json").stdout)["feed_id"]
+    assert me in created
+    other = make_keys(2).feed_id
+    sent = json.loads(cli("dm", "send", "--to", other, "a secret", "--json").stdout)
+    reply = json.loads(cli("dm", "reply", sent["id"], "more secrets", "--json").stdout)
+    assert reply["private"] is True
+    assert reply["content"] == {
+        "type": "post",
+        "text": "more secrets",
+        "recps": [me, other],
+        "root": sent["id"],
+        "branch": sent["id"],
+    }
+    plain = cli("dm", "reply", reply["id"], "and more").stdout.strip()
+    thread = cli("dm", "thread", sent["id"]).stdout
+    assert (
+        "more secrets" in thread and "and more" in thread and f"(reply in {sent['id']})" in thread
+    )
+    ids = [
+        json.loads(x)["id"] for x in cli("dm", "thread", sent["id"], "--json").stdout.splitlines()
+    ]
+    assert ids == [sent["id"], reply["id"], plain]
+    before = json.loads(cli("status", "--json").stdout)["entries"]
+    proc = cli("post", "--reply-to", sent["id"], "oops", ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("p2psocial: error: parameter 'root': ")
+    assert "is a private message" in proc.stderr and "p2psocial dm reply" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert json.loads(cli("status", "--json").stdout)["entries"] == before
+    public = cli("post", "public").stdout.strip()
+    proc = cli("dm", "reply", public, "x", ok=False)
+    assert proc.returncode == 1 and "is a public message" in proc.stderr
+    assert "Reply privately" in cli("dm", "reply", "--help").stdout

@@ -50,6 +50,23 @@ def test_bad_feed_ids_say_what_is_wrong(text: str, needle: str) -> None:
         parse_feed_id(text)
 
 
+@pytest.mark.parametrize(
+    ("parse", "sigil", "suffix"),
+    [
+        (parse_feed_id, "@", ".ed25519"),
+        (parse_message_id, "%", ".sha256"),
+        (parse_blob_id, "&", ".sha256"),
+    ],
+)
+@pytest.mark.parametrize("body", ["A" * 44, base64.b64encode(bytes(range(33))).decode()])
+def test_44_characters_without_padding_are_not_an_id(parse, sigil, suffix, body) -> None:
+    """Found by scripts/fuzz.py (#11): 44 base64 characters with no '=' are 33 bytes, which
+    were taken for a key (a peer's contact entry naming such a feed put a 33-byte key in
+    our replication notes, and peers cut us off for it)."""
+    with pytest.raises(InvalidId, match="must hold 32 bytes, got 33"):
+        parse(sigil + body + suffix)
+
+
 def test_non_text_rejected() -> None:
     with pytest.raises(InvalidId, match="must be text"):
         parse_message_id(b"%abc")

@@ -26,6 +26,7 @@ from p2psocial.errors import (
     InvalidId,
     InvalidParams,
     LocalContentTooLarge,
+    NotFound,
     RpcError,
     UnpublishableContent,
 )
@@ -202,18 +203,43 @@ class _Api:
 
     async def post(self, params: Params, ctx: CallContext) -> Any:
         text = params.require_str("text")
-        root = _message_id(params, "root")[0] if params.get("root") is not None else None
-        branch = _message_id(params, "branch")[0] if params.get("branch") is not None else None
+        root = _message_id(params, "root") if params.get("root") is not None else None
+        branch = _message_id(params, "branch") if params.get("branch") is not None else None
         listed = params.optional_list("mentions")
         params.reject_unknown()
         if not text.strip():
             raise InvalidParams("parameter 'text' must not be empty", "text")
         if branch is not None and root is None:
             raise InvalidParams("parameter 'branch' needs 'root' (the thread's root)", "branch")
-        content = post_content(text, root=root, branch=branch)
+        for name, ref in (("root", root), ("branch", branch)):
+            if ref is not None:
+                await self._refuse_private_reply(name, *ref)
+        content = post_content(
+            text,
+            root=root[0] if root is not None else None,
+            branch=branch[0] if branch is not None else None,
+        )
         if listed is not None:
             content["mentions"] = self._mention_list(listed)
         return await self._publish(content)
+
+    async def _refuse_private_reply(self, name: str, text: str, msg_id: bytes) -> None:
+        """A public reply to a private message we hold would show its thread to everyone
+        (#11): INVALID_PARAMS naming ``name``. Messages not held here are not checked."""
+
+        def held_private(store: Store) -> bool:
+            try:
+                return store.get(msg_id).is_private
+            except NotFound:
+                return False
+
+        if await self.gateway.run(held_private):
+            raise InvalidParams(
+                f"parameter {name!r}: {text} is a private message; a public reply would "
+                "show its thread to everyone: reply privately with 'private.reply' "
+                f"('p2psocial dm reply {text} TEXT')",
+                name,
+            )
 
     @staticmethod
     def _mention_list(listed: list[Any]) -> list[str]:
@@ -233,7 +259,7 @@ class _Api:
     async def get(self, params: Params, ctx: CallContext) -> Any:
         _text, msg_id = _message_id(params, "id")
         params.reject_unknown()
-        return message_json(await self.gateway.run(lambda s: s.get(msg_id)))
+        return message_json(await self.gateway.read(lambda s: s.get(msg_id)))
 
     async def feed(self, params: Params, ctx: CallContext) -> Any:
         _text, author = _feed_id(params, "feed_id", self.me)
@@ -247,10 +273,10 @@ class _Api:
                 "from_seq",
             )
         since = (from_seq or 1) - 1
-        rows = await self.gateway.run(
-            lambda s: s.feed(author, since_seq=since, limit=limit, reverse=reverse)
+        # The JSON forms are made on the read thread too, off the event loop.
+        return await self.gateway.read(
+            lambda s: _messages(s.feed(author, since_seq=since, limit=limit, reverse=reverse))
         )
-        return _messages(rows)
 
     async def feed_info(self, params: Params, ctx: CallContext) -> Any:
         text, author = _feed_id(params, "feed_id", self.me)
@@ -260,31 +286,31 @@ class _Api:
         def read(store: Store) -> tuple[Any, tuple[bool, bool]]:
             return store.feed_info(author), store.contact_state(me, author)
 
-        info, (following, blocking) = await self.gateway.run(read)
+        info, (following, blocking) = await self.gateway.read(read)
         if info is None:
             raise _not_found(f"no entry of feed {text} is stored here", feed_id=text)
         return {**info.to_json(), "following": following, "blocking": blocking}
 
     async def feeds(self, params: Params, ctx: CallContext) -> Any:
         params.reject_unknown()
-        return [info.to_json() for info in await self.gateway.run(lambda s: s.feeds())]
+        return [info.to_json() for info in await self.gateway.read(lambda s: s.feeds())]
 
     async def timeline(self, params: Params, ctx: CallContext) -> Any:
         limit = _limit(params, 50)
         before = params.optional_int("before", min_value=0)
         params.reject_unknown()
-        return _messages(await self.gateway.run(lambda s: s.timeline(limit=limit, before=before)))
+        return await self.gateway.read(lambda s: _messages(s.timeline(limit=limit, before=before)))
 
     async def thread(self, params: Params, ctx: CallContext) -> Any:
         text, root = _message_id(params, "root")
         limit = _limit(params, 500)
         params.reject_unknown()
-        rows = await self.gateway.run(lambda s: s.thread(root, limit=limit))
+        rows = await self.gateway.read(lambda s: _messages(s.thread(root, limit=limit)))
         if not rows:
             raise _not_found(
                 f"neither the message {text} nor any reply to it is stored here", root=text
             )
-        return _messages(rows)
+        return rows
 
     # ------------------------------------------------------------------ the graph
 
@@ -309,7 +335,7 @@ class _Api:
         def read(store: Store) -> tuple[set[bytes], set[bytes]]:
             return store.follows().get(author, set()), store.blocked_by(author)
 
-        following, blocking = await self.gateway.run(read)
+        following, blocking = await self.gateway.read(read)
         return {
             "feed_id": text,
             "following": sorted(feed_id(k) for k in following),

@@ -10,6 +10,12 @@ Every accessor raises :class:`~p2psocial.proto.jsonrpc.InvalidParams` (answered 
 -32602 and ``data.param`` naming the parameter) when the parameter is missing, has the wrong
 JSON type or is out of range. ``null`` counts as absent for ``optional_*`` accessors and is
 a type error for ``require_*`` ones. Booleans are never accepted as numbers.
+
+Whatever a method reads, every value of the params object must keep two bounds, checked
+when the :class:`Params` is made (#11): arrays and objects nested at most
+:data:`MAX_DEPTH` levels deep, and integers within :data:`MIN_INT`..:data:`MAX_INT` (what
+SQLite and most clients' languages hold). Beyond them the store, the content encoder or an
+app would fail on the value, so it is an invalid parameter named as such.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from p2psocial.proto.jsonrpc import InvalidParams
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["InvalidParams", "Params"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "MIN_INT", "InvalidParams", "Params"]
+
+MAX_DEPTH = 64
+"""Most levels of arrays and objects in one parameter's value (``[[1]]`` is two)."""
+MAX_INT = 2**63 - 1
+"""Largest integer a parameter may hold anywhere in its value."""
+MIN_INT = -(2**63)
+"""Smallest integer a parameter may hold anywhere in its value."""
 
 _T = TypeVar("_T")
 _N = TypeVar("_N", int, float)
@@ -35,6 +48,30 @@ _TYPE_NAMES = {
     list: "an array",
     dict: "an object",
 }
+
+
+def _check_value(name: str, value: Any) -> None:
+    """Raise :class:`InvalidParams` naming ``name`` if ``value`` nests arrays or objects
+    deeper than :data:`MAX_DEPTH`, or holds an integer outside :data:`MIN_INT`..
+    :data:`MAX_INT`. Iterative: any depth JSON can parse is walked without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not MIN_INT <= item <= MAX_INT:
+                raise InvalidParams(
+                    f"parameter {name!r} holds an integer outside -2**63..2**63-1", name
+                )
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise InvalidParams(
+                    f"parameter {name!r} nests arrays or objects more than {MAX_DEPTH} levels deep",
+                    name,
+                )
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _describe(value: Any) -> str:
@@ -50,12 +87,16 @@ class Params:
     """A read-only view of a call's params object with typed, checked accessors.
 
     Raises :class:`InvalidParams` from every accessor when the parameter is unusable; the
-    message names the parameter, and so does ``data.param`` in the error answer.
+    message names the parameter, and so does ``data.param`` in the error answer. Making
+    one raises it for a value nested too deep or holding an integer out of range (see the
+    module docstring), naming the first such parameter in name order.
     """
 
     def __init__(self, raw: Mapping[str, Any] | None = None) -> None:
         self._raw: dict[str, Any] = dict(raw or {})
         self._seen: set[str] = set()
+        for name in sorted(self._raw):
+            _check_value(name, self._raw[name])
 
     def __repr__(self) -> str:
         return f"Params({self._raw!r})"

@@ -4,10 +4,11 @@
   (the daemon's socket when it runs, else the same methods in-process on the store);
 - ``posts.py``: init, whoami, post, feed, timeline, show, thread;
 - ``graph.py``: follow, unfollow, block, unblock;
-- ``private.py``: dm send / inbox / thread;
+- ``private.py``: dm send / reply / inbox / thread;
 - ``invites.py``: invite create / accept;
 - ``node.py``: daemon, connect, peers, status, rpc;
-- ``show.py``: how messages read in a terminal.
+- ``show.py``: how messages read in a terminal (peer text neutralised by
+  ``p2psocial/textsafe.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ stderr and exit code 1; usage errors exit 2 (click's convention).
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol
 import typer
 
 from p2psocial.errors import P2PSocialError, RpcError
+from p2psocial.textsafe import json_line, neutralise
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -60,7 +60,9 @@ class State:
 
 
 def fail(message: str) -> NoReturn:
-    typer.echo(f"p2psocial: error: {message}", err=True)
+    """Print ``message`` as one line on stderr and exit 1. It may echo what a peer wrote
+    (an id or field of their message), so terminal controls in it are made visible."""
+    typer.echo(f"p2psocial: error: {neutralise(message, inline=True)}", err=True)
     raise typer.Exit(code=1)
 
 
@@ -77,7 +79,9 @@ def user_errors() -> Iterator[None]:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    """One JSON line on stdout; terminal controls and invisible characters inside strings
+    are written as ``\\uXXXX`` escapes (``p2psocial/textsafe.py``)."""
+    sys.stdout.write(json_line(obj) + "\n")
 
 
 @app.callback()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from p2psocial.cli.base import app, caller
+from p2psocial.cli.show import one_line
 
 invite_app = typer.Typer(help="Pub invites: create them (on a pub) and accept them.")
 app.add_typer(invite_app, name="invite")
@@ -35,4 +36,4 @@ def invite_accept(
     """Redeem an invite: the pub follows you, you follow it and stay connected to it."""
     with caller(ctx) as call:
         result = call.call("invite.accept", code=code)
-    typer.echo(f"joined pub {result['pub']} at {result['address']}")
+    typer.echo(f"joined pub {result['pub']} at {one_line(result['address'])}")

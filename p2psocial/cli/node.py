@@ -1,8 +1,9 @@
-"""Commands for the daemon and its peers: daemon, connect, peers, status, rpc."""
+"""Commands for the daemon and its peers: daemon, check, connect, peers, status, rpc."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Annotated, Any
 
@@ -29,6 +30,14 @@ def daemon(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            help="Serve feeds to 'everyone' (default) or only 'follows': the feeds of "
+            "people you follow, to them and your pubs.",
+        ),
+    ] = None,
     no_lan: Annotated[
         bool, typer.Option("--no-lan", help="Do not announce or look for peers on the LAN.")
     ] = False,
@@ -45,16 +54,15 @@ def daemon(
     ] = None,
 ) -> None:
     """Run the daemon in the foreground: replicate with peers, serve apps on rpc.sock."""
-    import logging
 
-    from p2psocial.config import load_config, parse_address, parse_network_key
+    from p2psocial.config import load_config, parse_address, parse_network_key, parse_serve
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         fail(f"unknown log level {log_level!r}")
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     home = home_of(ctx)
     with user_errors():
         config = load_config(home.path)
@@ -68,6 +76,7 @@ def daemon(
             hops=hops,
             network_key=key,
             lan=False if no_lan else None,
+            serve=parse_serve(serve) if serve is not None else None,
             interfaces=tuple(lan_interface) if lan_interface else None,
             pub=True if pub else None,
             public_address=public_address,
@@ -110,6 +119,82 @@ def _first_error(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Check the store and identity thoroughly (SQLite's integrity_check); changes nothing.
+
+    Works with the daemon running too (it checks the live store as it is now). Exits 1
+    and says what to do when something is wrong."""
+    import os
+    import stat
+
+    from p2psocial.identity import feed_id
+    from p2psocial.store.db import inspect_store
+
+    home = home_of(ctx)
+    if not home.path.is_dir():
+        fail(f"no home folder at {home.path}: run 'p2psocial init'")
+    problems: list[str] = []
+    mode = stat.S_IMODE(home.path.stat().st_mode)
+    if mode & 0o077:
+        typer.echo(
+            f"warning   {home.path} is mode {mode:04o}, open to other users (the daemon and "
+            "'p2psocial init' tighten it to 0700)"
+        )
+    keys = None
+    try:
+        keys = home.load_identity()
+        typer.echo(f"identity  {keys.feed_id} ({home.secret_path}: ok)")
+    except P2PSocialError as exc:
+        problems.append(str(exc))
+    with user_errors(), home.try_lock() as free:
+        if os.path.lexists(home.store_path) or home.has_store():
+            try:
+                facts = inspect_store(home.store_path, owner=keys, full=True)
+            except P2PSocialError as exc:
+                problems.append(str(exc))
+            else:
+                counts = f"{facts.entries} entries in {facts.feeds} feeds, " if facts.full else ""
+                typer.echo(
+                    f"store     {home.store_path}: ok (integrity_check of {facts.pages} pages, "
+                    f"{counts}schema {facts.schema}, {facts.seconds:.2f} s)"
+                )
+                if facts.owner is not None:
+                    whose = " (matches the identity)" if keys and keys.public == facts.owner else ""
+                    typer.echo(f"owner     {feed_id(facts.owner)}{whose}")
+                elif keys is not None:
+                    typer.echo(
+                        f"owner     none recorded yet: {keys.feed_id} takes it when next opened"
+                    )
+        elif keys is not None:
+            typer.echo(
+                f"store     none yet at {home.store_path} (the daemon or 'p2psocial init' makes it)"
+            )
+        if not free:
+            typer.echo("daemon    running: the store was checked as it is now, read-only")
+        elif not problems and home.unclean_stop() is not None:
+            home.clear_running()
+            typer.echo(
+                "daemon    the last one did not stop cleanly; the store is intact, so the "
+                "next start skips its full check"
+            )
+    for problem in problems:
+        typer.echo(f"p2psocial: error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(code=1)
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines with peer-supplied text neutralised (control and bidi characters shown
+    escaped, p2psocial.textsafe): a peer's error message or address cannot drive the
+    terminal or journal viewer the log is read in, nor forge extra log lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from p2psocial.textsafe import neutralise
+
+        return neutralise(super().formatMessage(record), inline=True)
 
 
 @app.command()

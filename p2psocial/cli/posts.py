@@ -23,13 +23,23 @@ if TYPE_CHECKING:
 
 @app.command()
 def init(ctx: typer.Context) -> None:
-    """Create your identity (an Ed25519 key) and an empty store."""
+    """Create your identity (an Ed25519 key) and an empty store.
+
+    Refuses to make a new identity next to an existing store (restore its secret key), and
+    checks an existing store belongs to the identity and is intact."""
     import os
 
     from p2psocial.store.store import Store
 
     home = home_of(ctx)
     with user_errors():
+        tightened = home.make_private()
+        if tightened is not None:
+            typer.echo(
+                f"p2psocial: {home.path} was mode {tightened:04o}, open to other users: "
+                "tightened it to 0700",
+                err=True,
+            )
         if home.has_identity():
             keys = home.load_identity()
             typer.echo(f"an identity already exists in {home.path}: {keys.feed_id} (unchanged)")
@@ -54,11 +64,21 @@ def whoami(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 def thread_root(call: Caller, msg_id: str) -> str:
-    """The root of the thread ``msg_id`` is in (itself if it is a root)."""
+    """The root of the thread ``msg_id`` is in (itself if it is a root, or if the root it
+    names is not a message id: a peer's content may hold anything)."""
+    from p2psocial.errors import InvalidId
+    from p2psocial.identity import parse_message_id
+
     message = call.call("get", id=msg_id)
     content = message.get("content") or {}
     root = content.get("root") if isinstance(content, dict) else None
-    return root if isinstance(root, str) else msg_id
+    if not isinstance(root, str):
+        return msg_id
+    try:
+        parse_message_id(root)
+    except InvalidId:
+        return msg_id
+    return root
 
 
 @app.command()
@@ -66,11 +86,18 @@ def post(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="What to say.")],
     reply_to: Annotated[
-        str | None, typer.Option("--reply-to", help="Reply in the thread of this message id.")
+        str | None,
+        typer.Option(
+            "--reply-to",
+            help="Reply in the thread of this public message id (a private one: 'dm reply').",
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Publish a public post to your feed."""
+    """Publish a public post to your feed.
+
+    A reply to a private message is refused (it would show the private thread to everyone):
+    use 'p2psocial dm reply'."""
     with caller(ctx) as call:
         params: dict[str, Any] = {"text": text}
         if reply_to is not None:

@@ -1,4 +1,4 @@
-"""Commands for private messages: dm send, dm inbox, dm thread."""
+"""Commands for private messages: dm send, dm reply, dm inbox, dm thread."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ def dm_send(
         params["root"] = reply_to
     with caller(ctx) as call:
         result = call.call("private.publish", **params)
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(result["id"])
+
+
+@dm_app.command("reply")
+def dm_reply(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="The private message replied to (%...sha256).")],
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Reply privately in a private message's thread, to the same readers (its recipients,
+    its author among them; you are always a reader too)."""
+    with caller(ctx) as call:
+        result = call.call("private.reply", id=msg_id, text=text)
     if as_json:
         emit_json(result)
     else:

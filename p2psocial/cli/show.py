@@ -1,4 +1,12 @@
-"""How messages read in a terminal."""
+"""How messages read in a terminal.
+
+Everything a peer wrote goes through :func:`p2psocial.textsafe.neutralise` before it is
+printed (#11): terminal controls (ESC sequences, BEL, CR, the 8-bit CSI U+009B, ...) and
+invisible or bidirectional format characters show as visible escapes. A message's text
+keeps its newlines and tabs; each line after the first is indented, so a peer cannot print
+a line that looks like a head line. One-line fields (ids, a reply's root, recipients) are
+escaped whole (``inline``). ``--json`` output escapes the same characters as ``\\uXXXX``.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +17,33 @@ from typing import Any
 import typer
 
 from p2psocial.cli.base import emit_json
+from p2psocial.textsafe import neutralise
 
 
-def when(timestamp: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp / 1000))
+def when(timestamp: Any) -> str:
+    """The local time of a message's timestamp (ms); a peer's absurd one as its number."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp / 1000))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return neutralise(str(timestamp), inline=True)
+
+
+def one_line(value: Any) -> str:
+    """A peer-supplied value on one line: a string escaped whole, anything else as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return neutralise(text, inline=True)
+
+
+def indented(body: str) -> str:
+    """A (neutralised) body under its head line, every line indented."""
+    return "  " + body.replace("\n", "\n  ")
 
 
 def format_message(m: dict[str, Any]) -> str:
     """A public message: a head line (time, author, seq, id), then its text indented."""
     from p2psocial.msgtypes.registry import describe
 
-    head = f"{when(m['timestamp'])}  {m['author']}  #{m['seq']}  {m['id']}"
+    head = f"{when(m['timestamp'])}  {one_line(m['author'])}  #{m['seq']}  {one_line(m['id'])}"
     content = m.get("content")
     if m.get("private"):
         body = "(private message)"
@@ -28,12 +52,12 @@ def format_message(m: dict[str, Any]) -> str:
     else:
         text = describe(content)
         if text is None:
-            body = json.dumps(content, ensure_ascii=False)
+            body = one_line(content)
         elif content.get("type") == "post" and isinstance(content.get("root"), str):
-            body = f"(reply in {content['root']})\n{text}"
+            body = f"(reply in {one_line(content['root'])})\n{neutralise(text)}"
         else:
-            body = text
-    return head + "\n  " + body.replace("\n", "\n  ")
+            body = neutralise(text)
+    return head + "\n" + indented(body)
 
 
 def print_messages(messages: list[dict[str, Any]], as_json: bool) -> None:
@@ -53,8 +77,19 @@ def print_private(messages: list[dict[str, Any]], as_json: bool) -> None:
     if not messages:
         typer.echo("no private messages")
     for m in messages:
-        readers = ", ".join(m["content"].get("recps", []))
-        typer.echo(
-            f"{when(m['timestamp'])}  {m['author']}  {m['id']}\n  to: {readers}\n"
-            f"  {m['content'].get('text')}"
-        )
+        typer.echo(format_private(m))
+
+
+def format_private(m: dict[str, Any]) -> str:
+    """A private message: head line, its readers, the thread it replies in, its text."""
+    content = m.get("content")
+    content = content if isinstance(content, dict) else {}
+    recps = content.get("recps")
+    readers = ", ".join(one_line(r) for r in recps) if isinstance(recps, list) else "?"
+    lines = [f"{when(m['timestamp'])}  {one_line(m['author'])}  {one_line(m['id'])}"]
+    lines.append(f"  to: {readers}")
+    if isinstance(content.get("root"), str):
+        lines.append(f"  (reply in {one_line(content['root'])})")
+    text = content.get("text")
+    lines.append(indented(neutralise(text) if isinstance(text, str) else one_line(content)))
+    return "\n".join(lines)

@@ -1,5 +1,5 @@
-"""A bounded FIFO that drops when full and reports the gap in order. Sans-IO; used by the
-socket server's subscriptions and by the client's subscription buffers."""
+"""A bounded FIFO that drops when full and reports the gap in order. Sans-IO; the
+client's subscription buffers use it."""
 
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ __all__ = [
     "JSONRPC_VERSION",
     "MAX_BATCH",
     "MAX_LINE_SIZE",
+    "MESSAGE_NOTIFICATION_END",
     "METHOD_NOT_FOUND",
     "NOT_FOUND",
     "OVERLOADED",
@@ -94,6 +95,7 @@ __all__ = [
     "encode_request",
     "encode_response",
     "error_for_exception",
+    "message_notification_start",
     "parse_line",
     "parse_server_line",
 ]
@@ -430,19 +432,28 @@ def encode_notification(method: str, params: Mapping[str, Any] | None = None) ->
     return dumps(obj) + b"\n"
 
 
+MESSAGE_NOTIFICATION_END: Final = b"}}\n"
+"""What follows the message in a ``message`` notification line."""
+
+
+def message_notification_start(subscription: str) -> bytes:
+    """What comes before the message in a ``message`` notification line for
+    ``subscription``: ``start + message + MESSAGE_NOTIFICATION_END`` is the line (a
+    subscription makes its start once, not once per item)."""
+    return (
+        b'{"jsonrpc":"2.0","method":"message","params":{"subscription":'
+        + dumps(subscription)
+        + b',"message":'
+    )
+
+
 def encode_message_notification(subscription: str, message: bytes) -> bytes:
     """``{"method": "message", "params": {"subscription": ..., "message": ...}}`` as a line.
 
     ``message`` is the item already encoded with :func:`dumps`, so one published item is
     encoded once however many subscriptions receive it.
     """
-    return (
-        b'{"jsonrpc":"2.0","method":"message","params":{"subscription":'
-        + dumps(subscription)
-        + b',"message":'
-        + message
-        + b"}}\n"
-    )
+    return message_notification_start(subscription) + message + MESSAGE_NOTIFICATION_END
 
 
 def encode_overflow_notification(subscription: str, dropped: int) -> bytes:

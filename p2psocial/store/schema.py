@@ -8,6 +8,13 @@ are rebuilt, never migrated.
 ``PRAGMA application_id`` marks the file as a p2psocial store, so a foreign SQLite file is
 recognised and left alone. Each migration runs in its own transaction; a store written by a
 newer version (a higher user_version) is refused rather than guessed at.
+
+From migration 7 on, the ``meta`` table repeats in the file's pages what the header says
+(``application``: ``"p2psocial"``, ``schema``: the user_version, rewritten with it) and
+records the store's ``owner`` (the 32-byte public key of the identity whose store it is,
+written when that identity first opens it). A damaged header byte (application id, schema
+version) is then told apart from another program's file or a newer p2psocial's store, and
+a secret key that does not belong to the store is refused (``db.py``).
 """
 
 from __future__ import annotations
@@ -115,6 +122,22 @@ def _m6_views(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m7_meta(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Facts about the store itself: 'application' ('p2psocial'), 'schema' (the
+        -- user_version again, so a damaged header is recognised), 'owner' (the public key
+        -- of the identity whose store this is). IF NOT EXISTS / OR IGNORE: it may run again
+        -- on a store whose header was set back to an older schema.
+        CREATE TABLE IF NOT EXISTS meta (
+            key         TEXT PRIMARY KEY,
+            value                        -- no type: stored as given
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('application', 'p2psocial');
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_peers,
@@ -122,7 +145,10 @@ MIGRATIONS: list[Migration] = [
     _m4_invites,
     _m5_none,
     _m6_views,
+    _m7_meta,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 
 LATEST = len(MIGRATIONS)
+META_SINCE = 7
+"""The first schema with the ``meta`` table."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from p2psocial.api.hub import Hub, Outbox, Subscription
+from p2psocial.api.hub import Hub, Outbox, Subscription, Usage
 from p2psocial.errors import LocalProtocolError
 from p2psocial.proto.dropqueue import DropQueue
 
@@ -171,3 +171,130 @@ def test_a_dropped_overflow_report_passes_its_count_on() -> None:
     q.push(("overflow", 40), counts_as=40)
     q.push("b")
     assert [q.pop(), q.pop(), q.pop()] == ["a", ("overflow", 41), None]
+
+
+# ------------------------------------------------------------------------------ byte bounds (#11)
+
+
+def test_a_subscription_holds_at_most_its_bytes_then_reports_the_gap() -> None:
+    hub = Hub()
+    box, _ = outbox()
+    sub = hub.open(box, "k", max_queue=1000, max_queue_bytes=1000)
+    sub.activate()
+    kept = [hub.publish("k", {"pad": "x" * 200}) for _ in range(10)]
+    assert kept[:3] == [1, 1, 1] and sum(kept) == 3  # ~300 bytes a line
+    assert sub.queued == 3 and sub.dropped_total == 7
+    assert sub.queued_bytes <= 1000
+    assert sub.queued_bytes == box.notification_bytes == box.usage.notifications
+    got = lines(box.take(1 << 20))
+    assert [m["method"] for m in got] == ["message"] * 3 + ["overflow"]
+    assert got[3]["params"]["dropped"] == 7
+    assert box.notification_bytes == box.usage.notifications == 0
+
+
+def test_an_item_larger_than_the_bound_still_reaches_an_empty_queue() -> None:
+    hub = Hub()
+    box, _ = outbox()
+    sub = hub.open(box, "k", max_queue_bytes=10)
+    assert hub.publish("k", {"pad": "x" * 100}) == 1
+    assert hub.publish("k", {"pad": "x"}) == 0
+    assert sub.queued == 1
+
+
+def test_the_subscriptions_of_one_connection_share_its_bound() -> None:
+    hub = Hub()
+    usage = hub.usage
+    box = Outbox(1, Wakes(), usage=usage, max_notification_bytes=2000)
+    other = Outbox(2, Wakes(), usage=usage, max_notification_bytes=2000)
+    subs = [hub.open(box, "k") for _ in range(5)]
+    reader = hub.open(other, "k")
+    for sub in [*subs, reader]:
+        sub.activate()
+    for _ in range(4):
+        hub.publish("k", {"pad": "x" * 300})
+    assert box.notification_bytes <= 2000 + 500  # one line past it, at most
+    assert sum(sub.dropped_total for sub in subs) > 0
+    assert reader.queued == 4 and reader.dropped_total == 0  # not the other connection's
+    assert usage.notifications == box.notification_bytes + other.notification_bytes
+
+
+def test_past_the_total_only_light_connections_queue() -> None:
+    usage = Usage(max_notifications=3000, notification_floor=1000)
+    hub = Hub(usage)
+    heavy = [Outbox(n, Wakes(), usage=usage) for n in range(3)]
+    light = Outbox(9, Wakes(), usage=usage)
+    for box in heavy:
+        hub.open(box, "heavy").activate()
+    hub.open(light, "light").activate()
+    for _ in range(20):
+        hub.publish("heavy", {"pad": "x" * 300})
+    assert usage.notifications <= 3000 + 3 * 400
+    assert all(box.notification_bytes >= 1000 for box in heavy)
+    for _ in range(2):  # the total is reached, but this connection holds under the floor
+        assert hub.publish("light", {"pad": "x" * 300}) == 1
+    light.take(1 << 20)  # read: it stays light
+    assert hub.publish("light", {"pad": "x" * 300}) == 1
+    assert light.notification_bytes < 1000
+
+
+def test_a_full_connection_still_counts_every_drop() -> None:
+    hub = Hub()
+    box = Outbox(1, Wakes(), usage=hub.usage, max_notification_bytes=1000)
+    subs = [hub.open(box, "k") for _ in range(10)]
+    for sub in subs:
+        sub.activate()
+    for _ in range(50):
+        hub.publish("k", {"pad": "x" * 300})
+    assert sum(sub.queued for sub in subs) + sum(sub.dropped_total for sub in subs) == 500
+    delivered = dropped = 0
+    while data := box.take(1 << 20):
+        for m in lines(data):
+            if m["method"] == "overflow":
+                dropped += m["params"]["dropped"]
+            else:
+                delivered += 1
+    assert delivered + dropped == 500
+    assert box.notification_bytes == hub.usage.notifications == 0
+
+
+def test_a_long_answer_is_taken_in_pieces_before_any_notification() -> None:
+    hub = Hub()
+    box, _ = outbox()
+    sub = hub.open(box, "k")
+    sub.activate()
+    taken: list[int] = []
+    answer = b'{"jsonrpc":"2.0","id":1,"result":"' + b"a" * 10_000 + b'"}\n'
+    box.put_response(answer, lambda: taken.append(1))
+    hub.publish("k", {"n": 1})
+    assert box.answer_bytes == box.usage.answers == len(answer)
+    pieces: list[bytes] = []
+    while len(b"".join(pieces)) < len(answer):
+        assert not taken
+        piece = box.take(4096)
+        assert 0 < len(piece) <= 4096 + 100  # (+ a notification line after the answer)
+        pieces.append(piece)
+    assert taken == [1]
+    assert box.answer_bytes == box.usage.answers == 0
+    data = b"".join(pieces)
+    assert data.startswith(answer)  # whole, with the notification only after it
+    assert lines(data[len(answer) :])[0]["params"]["message"] == {"n": 1}
+
+
+def test_close_forgets_what_the_connection_held() -> None:
+    hub = Hub()
+    usage = hub.usage
+    box = Outbox(1, Wakes(), usage=usage)
+    sub = hub.open(box, "k")
+    sub.activate()
+    hub.publish("k", {"pad": "x" * 500})
+    box.put_response(b"x" * 5000)
+    box.take(100)  # part of the answer went out
+    box.hold(300)  # a batch being built
+    box.hold(-300)
+    assert usage.answers == 4900 and usage.notifications > 0
+    box.close()
+    box.close()
+    assert sub.closed and hub.subscriptions() == []
+    assert (usage.answers, usage.notifications) == (0, 0)
+    assert (box.answer_bytes, box.notification_bytes) == (0, 0)
+    assert box.take(1 << 20) == b""

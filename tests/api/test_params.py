@@ -98,3 +98,39 @@ def test_empty_params() -> None:
     params = Params()
     assert params.optional_int("limit", 3) == 3
     params.reject_unknown()
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """``depth`` levels of arrays and objects, alternating, around ``leaf``."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("value", [nested(64), 2**63 - 1, -(2**63), [2**63 - 1], True, 1.5e300])
+def test_values_within_the_bounds_are_kept(value: Any) -> None:
+    assert Params({"p": value}).get("p") == value
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (nested(65), "more than 64 levels deep"),
+        (nested(500), "more than 64 levels deep"),
+        ([[[[]]]] * 3 + [nested(80, [])], "more than 64 levels deep"),
+        (2**63, "integer outside -2**63..2**63-1"),
+        (-(2**63) - 1, "integer outside -2**63..2**63-1"),
+        ({"deep": [1, 2, {"x": 2**64}]}, "integer outside -2**63..2**63-1"),
+    ],
+)
+def test_values_beyond_the_bounds_are_refused_naming_the_parameter(value: Any, needle: str) -> None:
+    """What used to reach the store or the encoder and fail as INTERNAL_ERROR (#11)."""
+    refused(lambda: Params({"fine": 1, "p": value}), "p", needle)
+
+
+def test_depth_any_json_can_parse_is_checked_without_recursion() -> None:
+    value: Any = 1
+    for _ in range(100_000):
+        value = [value]
+    refused(lambda: Params({"p": value}), "p", "levels deep")

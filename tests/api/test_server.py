@@ -70,6 +70,9 @@ class Gates:
 
     def __init__(self) -> None:
         self.events: dict[str, trio.Event] = {}
+        self.calls = 0  # of "big"
+        self.running = 0  # "big" calls running now
+        self.most_running = 0
 
     def __getitem__(self, name: str) -> trio.Event:
         return self.events.setdefault(name, trio.Event())
@@ -99,6 +102,25 @@ def make_registry(gates: Gates) -> MethodRegistry:
         name = params.require_str("gate")
         await gates[name].wait()
         return name
+
+    @registry.method("big")
+    async def big(params: Params, ctx: CallContext) -> str:
+        """A result of ``size`` bytes, after ``gate`` opens (if given)."""
+        size = params.require_int("size", min_value=0)
+        gate = params.optional_str("gate")
+        params.optional_str("pad")
+        params.reject_unknown()
+        gates.calls += 1
+        gates.running += 1
+        gates.most_running = max(gates.most_running, gates.running)
+        try:
+            if gate is not None:
+                await gates[gate].wait()
+            else:
+                await trio.lowlevel.checkpoint()
+        finally:
+            gates.running -= 1
+        return "x" * size
 
     @registry.method("open")
     async def open_gate(params: Params, ctx: CallContext) -> None:
@@ -569,6 +591,11 @@ async def test_too_many_subscriptions(sock_path: Path, gates: Gates) -> None:
             with pytest.raises(RpcError) as info:
                 await client.call("ticks")
             assert info.value.code == OVERLOADED
+            assert info.value.data == {
+                "type": "Overloaded",
+                "limit": 2,
+                "limit_name": "subscriptions_per_connection",
+            }
         nursery.cancel_scope.cancel()
 
 
@@ -880,4 +907,179 @@ async def test_clients_refuse_a_server_that_is_not_json_rpc(sock_path: Path) -> 
                 client.call("whoami")
 
         await trio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+        nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------------------------ bytes held (#11)
+
+
+def big(request_id: Any, size: int, gate: str | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"size": size}
+    if gate is not None:
+        params["gate"] = gate
+    return {"jsonrpc": "2.0", "id": request_id, "method": "big", "params": params}
+
+
+def overloaded(answer: dict[str, Any], limit_name: str, limit: int) -> bool:
+    error = answer.get("error")
+    if error is None:
+        return False
+    assert error["code"] == OVERLOADED, answer
+    assert error["data"] == {"type": "Overloaded", "limit": limit, "limit_name": limit_name}
+    return True
+
+
+@pytest.mark.trio
+async def test_a_batch_stops_at_its_answer_budget(sock_path: Path, gates: Gates) -> None:
+    limits = Limits(max_batch_answer_bytes=10_000)
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, sock_path, gates, limits)
+        raw = await Raw.open(sock_path)
+        await raw.send([big(n, 1000) for n in range(200)])
+        line = await raw.recv_line()
+        assert line is not None
+        answers = json.loads(line)
+        assert [a["id"] for a in answers] == list(range(200))  # every request answered
+        refused = [a for a in answers if overloaded(a, "batch_answer_bytes", 10_000)]
+        results = [a for a in answers if "result" in a]
+        assert 8 <= len(results) <= 11 and len(results) + len(refused) == 200
+        assert len(line) < 10_000 + 1100 + len(refused) * 300
+        assert gates.calls <= len(results) + limits.max_calls_in_flight  # the rest never ran
+        assert "the rest of the batch was not run" in refused[0]["error"]["message"]
+
+        # A batch of notifications (no answer at all) is bounded the same way.
+        gates.calls = 0
+        await raw.send([{k: v for k, v in big(n, 1000).items() if k != "id"} for n in range(200)])
+        assert (await raw.call("add", a=1, b=1))["result"] == 2
+        assert gates.calls <= 11 + limits.max_calls_in_flight
+        assert server.usage.answers == 0
+        await raw.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_the_first_answer_of_a_batch_is_never_refused(sock_path: Path, gates: Gates) -> None:
+    async with trio.open_nursery() as nursery:
+        await start(nursery, sock_path, gates, Limits(max_batch_answer_bytes=100))
+        raw = await Raw.open(sock_path)
+        await raw.send([big(1, 5000)])
+        (answer,) = await raw.recv()
+        assert len(answer["result"]) == 5000
+        await raw.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_answers_held_for_a_client_that_does_not_read_are_bounded(
+    sock_path: Path, gates: Gates
+) -> None:
+    limits = Limits(max_connection_answer_bytes=500_000)
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, sock_path, gates, limits)
+        deaf = await Raw.open(sock_path)
+        for n in range(8):
+            await deaf.send(big(n, 300_000, gate="g"))
+        await wait_until(lambda: gates.running == 8, "the calls to start")
+        async with AsyncClient(sock_path) as other:
+            await other.call("open", gate="g")  # all 8 answers are ready at once
+            await wait_until(lambda: gates.running == 0, "the calls to end")
+            assert server.usage.answers <= 500_000
+            assert await other.call("add", a=1, b=2) == 3  # the others are served
+        answers = [await deaf.recv() for _ in range(8)]
+        refused = [a for a in answers if overloaded(a, "connection_answer_bytes", 500_000)]
+        assert 1 <= len(answers) - len(refused) <= 2
+        assert "read them before sending more requests" in refused[0]["error"]["message"]
+        assert len((await deaf.call("big", 9, size=300_000))["result"]) == 300_000
+        await deaf.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_the_total_held_for_all_clients_is_bounded(sock_path: Path, gates: Gates) -> None:
+    size = 2_000_000  # far more than the socket buffers take in
+    limits = Limits(max_total_answer_bytes=3_000_000)
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, sock_path, gates, limits)
+        first, second = await Raw.open(sock_path), await Raw.open(sock_path)
+        await first.send(big(1, size, gate="a"))
+        await second.send(big(1, size, gate="b"))
+        await second.send(big(2, size, gate="b"))
+        await wait_until(lambda: gates.running == 3, "the calls to start")
+        async with AsyncClient(sock_path) as reader:
+            await reader.call("open", gate="a")
+            await wait_until(lambda: server.usage.answers > size // 2, "the first answer")
+            await reader.call("open", gate="b")
+            await wait_until(lambda: gates.running == 0, "the calls to end")
+            # past the total, a connection holding nothing still gets its answer
+            assert len(await reader.call("big", size=size)) == size
+        assert len((await first.recv())["result"]) == size
+        got = sorted([await second.recv(), await second.recv()], key=lambda a: "error" in a)
+        assert len(got[0]["result"]) == size  # its first answer: it held nothing
+        assert overloaded(got[1], "total_answer_bytes", 3_000_000)
+        for raw in (first, second):
+            await raw.aclose()
+        await wait_until(lambda: server.usage.answers == 0, "the answers to be freed")
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_calls_of_one_connection_take_turns(sock_path: Path, gates: Gates) -> None:
+    async with trio.open_nursery() as nursery:
+        await start(nursery, sock_path, gates, Limits(max_calls_in_flight=2))
+        raw = await Raw.open(sock_path)
+        for n in range(5):
+            await raw.send(big(n, 1, gate=f"g{n}"))
+        await raw.send({"jsonrpc": "2.0", "id": "add", "method": "add", "params": {"a": 1, "b": 1}})
+        await wait_until(lambda: gates.running == 2, "two calls to run")
+        await trio.sleep(0.05)
+        assert gates.running == 2  # the others wait their turn
+        async with AsyncClient(sock_path) as other:  # another connection has its own
+            assert len(await other.call("big", size=3)) == 3
+            for n in range(5):
+                await other.call("open", gate=f"g{n}")
+        ids = {(await raw.recv())["id"] for _ in range(6)}
+        assert ids == {0, 1, 2, 3, 4, "add"}
+        assert gates.most_running == 3  # two here, one on the other connection
+        await raw.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_the_reader_waits_while_too_many_bytes_of_lines_are_handled(
+    sock_path: Path, gates: Gates
+) -> None:
+    async with trio.open_nursery() as nursery:
+        await start(nursery, sock_path, gates, Limits(max_input_in_flight=1000))
+        raw = await Raw.open(sock_path)
+        line = {**big(0, 1, gate="g"), "params": {"size": 1, "gate": "g", "pad": "p" * 400}}
+        for n in range(6):
+            await raw.send({**line, "id": n})
+        await wait_until(lambda: gates.running == 2, "two lines to be handled")
+        await trio.sleep(0.05)
+        assert gates.running == 2  # about 900 bytes of lines: a third would pass 1000
+        async with AsyncClient(sock_path) as other:
+            await other.call("open", gate="g")
+        assert sorted([(await raw.recv())["id"] for _ in range(6)]) == list(range(6))
+        await raw.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_everything_held_for_a_client_is_freed_when_it_leaves(
+    sock_path: Path, gates: Gates
+) -> None:
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery, sock_path, gates)
+        deaf = await Raw.open(sock_path)
+        for n in range(3):
+            assert "result" in await deaf.call("ticks", n)
+        for n in range(3, 40):
+            await deaf.send(big(n, 500_000))
+        await wait_until(lambda: server.usage.answers > 1_000_000, "answers to pile up")
+        publish_ticks(server, range(3000), size=200)
+        assert server.usage.notifications > 0
+        await deaf.aclose()
+        await wait_until(lambda: server.connection_count == 0, "the connection to end")
+        assert (server.usage.answers, server.usage.notifications) == (0, 0)
+        assert server.hub.subscriptions() == []
         nursery.cancel_scope.cancel()

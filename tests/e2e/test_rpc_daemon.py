@@ -325,6 +325,7 @@ def test_every_method_rejects_unknown_params(client: Client) -> None:
         "private.publish": {"to": [other_feed(32)], "text": "x"},
         "private.inbox": {},
         "private.thread": {"root": msg},
+        "private.reply": {"id": msg, "text": "x"},
     }
     assert set(valid) == set(client.call("methods"))
     for method, params in valid.items():
@@ -439,7 +440,11 @@ def test_too_many_subscriptions_is_overloaded(raw: Raw) -> None:
         assert "subscription" in raw.call(request("subscribe", n, type=f"t{n}"))["result"]
     error = error_of(raw.call(request("subscribe", 99)))
     assert error["code"] == -32004
-    assert error["data"] == {"type": "Overloaded", "limit": 64}
+    assert error["data"] == {
+        "type": "Overloaded",
+        "limit": 64,
+        "limit_name": "subscriptions_per_connection",
+    }
 
 
 def test_request_too_large_is_answered_then_closed(daemon: DaemonProcess) -> None:

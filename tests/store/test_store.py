@@ -185,10 +185,12 @@ def test_damaged_pages_named(tmp_path: Path) -> None:
 def test_newer_schema_refused(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     Store.open(path).close()
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    # a newer p2psocial records its schema in the store too (else: a damaged header)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (LATEST + 1,))
     conn.close()
-    with pytest.raises(StorageError, match="newer"):
+    with pytest.raises(StorageError, match="newer than this p2psocial knows"):
         Store.open(path)
 
 
@@ -211,3 +213,17 @@ def test_append_stream_pipelines_batches(tmp_path: Path) -> None:
     assert [len(r.stored) for r in results] == [100, 100, 100]
     assert store.counts()["entries"] == 300
     store.close()
+
+
+def test_a_damaged_row_is_reported_as_damage_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store.open(path) as s:
+        msg = s.publish(A, {"type": "post", "text": "soon damaged"}, 10).entry
+    with sqlite3.connect(path) as conn:  # what a flipped byte inside the row amounts to
+        conn.execute("UPDATE entries SET content = x'ff00' WHERE id = ?", (msg.id,))
+    with Store.open(path) as s, pytest.raises(DatabaseCorrupt, match="no longer decodes"):
+        s.get(msg.id)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE entries SET raw = x'8801' WHERE id = ?", (msg.id,))
+    with Store.open(path) as s, pytest.raises(DatabaseCorrupt, match="p2psocial check"):
+        s.timeline()
