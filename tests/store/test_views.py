@@ -18,6 +18,7 @@ from p2psocial.identity import feed_id, message_id
 from p2psocial.proto.privatebox import seal_content
 from p2psocial.store.schema import LATEST
 from p2psocial.store.store import Store
+from p2psocial.store.views.contacts import ContactsView
 from tests.helpers import make_keys
 
 OWNER = make_keys(1)
@@ -162,7 +163,7 @@ def test_changed_version_rebuilds_and_unkept_view_is_rebuilt_later(tmp_path: Pat
     with Store.open(path) as s:
         s.append_batch(items[1:], NOW)
         versions = dict(s._conn.execute("SELECT name, version FROM views").fetchall())
-        assert "inbox" not in versions and versions["contacts"] == 1
+        assert "inbox" not in versions and versions["contacts"] == ContactsView.version
         s._conn.execute("UPDATE views SET version = 0 WHERE name = 'contacts'")
         s._conn.execute("DELETE FROM contacts")
     # ...so the owner's next opening rebuilds it, and the stale contacts view too.

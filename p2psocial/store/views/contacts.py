@@ -27,7 +27,7 @@ UPSERT = (
 
 class ContactsView(View):
     name = "contacts"
-    version = 1
+    version = 2  # 2: contacts naming a 33-byte "feed id" (44 base64 chars, no '=') dropped
     tables = ("contacts",)
 
     def create(self, conn: sqlite3.Connection) -> None:
