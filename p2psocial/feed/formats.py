@@ -115,6 +115,20 @@ def peek_seq(raw: bytes) -> int | None:
     return format_of(raw).peek_seq(raw)
 
 
+_V1_HEAD = V1._HEAD
+
+
+def peek_feed_seq(raw: bytes) -> tuple[bytes | None, int | None]:
+    """:func:`peek_feed` and :func:`peek_seq` in one look (the replication hot path)."""
+    if raw[:4] == _V1_HEAD and len(raw) > 36:
+        head = raw[36]
+        if head < 0x18:  # most entries: a small seq in the head byte itself
+            return raw[4:36], head or None
+        return raw[4:36], V1_FORMAT.peek_seq(raw)
+    fmt = format_of(raw)
+    return fmt.peek_feed(raw), fmt.peek_seq(raw)
+
+
 def decode_entry(raw: bytes) -> Entry:
     """Decode an entry of any known format. Raises an InvalidEntry subclass."""
     if raw[:2] == _V1_PREFIX:  # the hot path: no dispatch for the native format

@@ -37,7 +37,7 @@ from p2psocial.errors import (
     StorageError,
 )
 from p2psocial.events import Stored
-from p2psocial.feed.formats import peek_feed, peek_seq
+from p2psocial.feed.formats import peek_feed_seq
 from p2psocial.identity import feed_id
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.replication import (
@@ -62,7 +62,7 @@ log = logging.getLogger("p2psocial.replication")
 METHOD = "replicate.ebt"
 INGEST_BATCH_ENTRIES = 5000
 INGEST_QUEUE = 16  # received batches waiting for the store (at most ~16 MiB)
-PEER_PIPELINE = 2
+PEER_PIPELINE = 6
 """Batches of one peer that may wait for (or be in) ingest: a fast or hostile peer is held
 back by TCP, not buffered, and cannot crowd the others out of the ingest queue."""
 TICK_SECONDS = 1.0
@@ -262,14 +262,14 @@ class Replication:
         """The entries of a batch worth ingesting: of feeds we want. Raises
         RemoteProtocolError for an entry at or below the note we gave this peer for its
         feed (we told it we hold that: sending it is a replay)."""
-        wanted, core, peer = self.wanted, self.core, session.conn
+        wanted, floors = self.wanted, self.core.floors(session.conn)
         items = []
         for item in entries:
-            feed = peek_feed(item[0])
+            feed, seq = peek_feed_seq(item[0])
             if feed not in wanted:
                 continue
-            seq = peek_seq(item[0])
-            if seq is not None and core.below_floor(peer, feed, seq):
+            floor = floors.get(feed) if feed is not None else None
+            if floor is not None and seq is not None and seq <= floor:
                 raise RemoteProtocolError(
                     f"sent entry {seq} of {feed_id(feed)}, which we told it we hold"
                 )

@@ -420,6 +420,12 @@ class Replicator:
                 return peer
         return None
 
+    def floors(self, peer: PeerId) -> Mapping[bytes, int]:
+        """Per feed, the seq at or below which ``peer`` may send us nothing (see
+        :meth:`below_floor`); empty for an unknown peer."""
+        state = self.peers.get(peer)
+        return state.floor if state is not None else {}
+
     def below_floor(self, peer: PeerId, feed: bytes, seq: int) -> bool:
         """Whether entry ``seq`` of ``feed`` from ``peer`` is one we told it we hold (a
         protocol violation: replaying entries we have)."""

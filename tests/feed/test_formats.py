@@ -42,3 +42,16 @@ def test_any_bytes_peek_safely_and_decode_only_to_our_errors(raw: bytes) -> None
         formats.decode_entry(raw)
     except InvalidEntry:
         pass
+
+
+def test_peek_feed_seq_agrees_with_peek_feed_and_peek_seq() -> None:
+    for entry, _ in make_feed(A, 300)[::37]:
+        assert formats.peek_feed_seq(entry.raw) == (A.public, entry.seq)
+    assert formats.peek_feed_seq(b"\x00") == (None, None)
+
+
+@given(st.binary(max_size=80))
+def test_peek_feed_seq_never_disagrees(raw: bytes) -> None:
+    feed, seq = formats.peek_feed_seq(raw)
+    assert feed == formats.peek_feed(raw)
+    assert seq == formats.peek_seq(raw)
