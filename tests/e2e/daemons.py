@@ -155,3 +155,14 @@ class DaemonProcess:
         if feed is None:
             return int(self.call("status")["entries"])
         return len(self.call("feed", feed_id=feed, limit=1000))
+
+
+def mesh(*ds: DaemonProcess) -> None:
+    """Every daemon follows every other; each pair is connected once."""
+    for d in ds:
+        for other in ds:
+            if other is not d:
+                d.call("follow", feed_id=other.feed_id)
+    for i, d in enumerate(ds):
+        for other in ds[i + 1 :]:
+            d.cli("connect", other.address)

@@ -17,22 +17,12 @@ from p2psocial.identity import feed_id, parse_feed_id
 from p2psocial.net.connection import connect
 from p2psocial.proto.handshake import NETWORK_KEY
 from p2psocial.proto.privatebox import seal_content
-from tests.e2e.daemons import DaemonProcess, wait_for
+from tests.e2e.daemons import DaemonProcess, mesh, wait_for
 from tests.helpers import make_keys
 
 pytestmark = pytest.mark.e2e
 
 Daemons = Callable[..., DaemonProcess]
-
-
-def mesh(*ds: DaemonProcess) -> None:
-    for d in ds:
-        for other in ds:
-            if other is not d:
-                d.call("follow", feed_id=other.feed_id)
-    for i, d in enumerate(ds):
-        for other in ds[i + 1 :]:
-            d.cli("connect", other.address)
 
 
 def test_only_the_recipient_reads(daemons: Daemons) -> None:

@@ -14,21 +14,11 @@ import pytest
 
 from p2psocial.errors import RpcError
 from p2psocial.proto.jsonrpc import INVALID_PARAMS
-from tests.e2e.daemons import DaemonProcess, wait_for
+from tests.e2e.daemons import DaemonProcess, mesh, wait_for
 
 pytestmark = pytest.mark.e2e
 
 Daemons = Callable[..., DaemonProcess]
-
-
-def mesh(*ds: DaemonProcess) -> None:
-    for d in ds:
-        for other in ds:
-            if other is not d:
-                d.call("follow", feed_id=other.feed_id)
-    for i, d in enumerate(ds):
-        for other in ds[i + 1 :]:
-            d.cli("connect", other.address)
 
 
 def test_a_private_reply_stays_among_the_readers(daemons: Daemons) -> None:
