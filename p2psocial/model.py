@@ -44,6 +44,8 @@ class Message:
     content_bytes: bytes | None
     value: dict[str, Any] | bytes | None
     """The decoded content (see :attr:`content`)."""
+    deleted: bool = False
+    """Its author took it back: the content is gone for good (``delete`` content)."""
 
     @classmethod
     def from_entry(
@@ -111,6 +113,7 @@ class Message:
             "received": self.received,
             "private": isinstance(content, bytes),
             "content": json_safe(content) if isinstance(content, dict) else None,
+            "deleted": self.deleted,
         }
 
 

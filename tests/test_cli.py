@@ -335,3 +335,63 @@ def test_dm_reply_stays_private(cli: Cli) -> None:
     proc = cli("dm", "reply", public, "x", ok=False)
     assert proc.returncode == 1 and "is a public message" in proc.stderr
     assert "Reply privately" in cli("dm", "reply", "--help").stdout
+
+
+def test_profiles_and_petnames(cli: Cli) -> None:
+    """#12: 'profile set' publishes your name, message head lines show it (and --json an
+    'author_name'), 'name' sets and clears a petname, shown instead."""
+    cli("init")
+    me = json.loads(cli("whoami", "--json").stdout)["feed_id"]
+    short = me[:9] + "…"
+    cli("post", "before any name")
+    assert f"  {me}  #1  " in cli("timeline").stdout  # no name known: the key alone
+    [before] = [json.loads(x) for x in cli("timeline", "--json").stdout.splitlines()]
+    assert before["author"] == me and before["author_name"] == short
+    out = cli("profile", "set", "--name", "Alice", "--bio", "hi there").stdout
+    assert out.startswith("published %") and "Alice" in out and "bio: hi there" in out
+    shown = json.loads(cli("profile", "--json").stdout)
+    assert shown == {
+        "feed_id": me,
+        "name": "Alice",
+        "bio": "hi there",
+        "avatar": None,
+        "petname": None,
+        "display_name": "Alice",
+    }
+    for args in (["timeline"], ["feed"], ["show", before["id"]], ["thread", before["id"]]):
+        assert f"  Alice  {me}  #1  " in cli(*args).stdout, args
+    messages = [json.loads(x) for x in cli("timeline", "--json").stdout.splitlines()]
+    assert {m["author_name"] for m in messages} == {"Alice"}
+    assert {m["author"] for m in messages} == {me}
+    dm = json.loads(cli("dm", "send", "--to", make_keys(4).feed_id, "psst", "--json").stdout)
+    assert f"  Alice  {me}  {dm['id']}" in cli("dm", "inbox").stdout
+    [private] = [json.loads(x) for x in cli("dm", "thread", dm["id"], "--json").stdout.splitlines()]
+    assert private["author_name"] == "Alice" and private["content"]["text"] == "psst"
+    # A petname is shown instead of the name a feed gives itself; --clear forgets it.
+    assert "petname: me myself" in cli("name", me, "me myself").stdout
+    assert f"  me myself  {me}  #1  " in cli("timeline").stdout
+    assert "unchanged" in cli("name", me, "me myself").stdout
+    cli("name", me, "--clear")
+    assert f"  Alice  {me}  #1  " in cli("timeline").stdout
+    # Another feed shown by the same name: both are told apart by a short key.
+    other = make_keys(3).feed_id
+    cli("name", other, "alice")
+    assert f"  Alice ({short})  {me}  #1  " in cli("timeline").stdout
+    assert json.loads(cli("profile", other, "--json").stdout)["display_name"] == (
+        f"alice ({other[:9]}…)"
+    )
+    # What breaks a rule is one line and exit 1; nothing is published.
+    entries = json.loads(cli("status", "--json").stdout)["entries"]
+    for args in (
+        ["profile", "set", "--name", "a\x1b[2Jb"],
+        ["profile", "set", "--name", "x" * 65],
+        ["profile", "set"],
+        ["profile", "--name", "x"],
+        ["name", other],
+        ["name", other, "x", "--clear"],
+        ["name", "@nope", "x"],
+    ):
+        proc = cli(*args, ok=False)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, (args, proc.stderr)
+        assert_terminal_safe(proc.stderr.encode())
+    assert json.loads(cli("status", "--json").stdout)["entries"] == entries

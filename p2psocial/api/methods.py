@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.delete_api import register_delete_methods
 from p2psocial.api.invite_api import register_invite_methods
 from p2psocial.api.private_api import register_private_methods
+from p2psocial.api.profile_api import register_profile_methods
 from p2psocial.api.registry import MethodRegistry
+from p2psocial.api.votes_api import register_vote_methods
 from p2psocial.config import parse_address
 from p2psocial.errors import (
     ConfigError,
@@ -399,6 +402,9 @@ def build_registry(app: App) -> MethodRegistry:
     _Api(app).register(registry)
     register_invite_methods(registry, app)
     register_private_methods(registry, app)
+    register_profile_methods(registry, app)
+    register_vote_methods(registry, app)
+    register_delete_methods(registry, app)
     return registry
 
 

@@ -6,6 +6,8 @@
 - ``graph.py``: follow, unfollow, block, unblock;
 - ``private.py``: dm send / reply / inbox / thread;
 - ``invites.py``: invite create / accept;
+- ``names.py``: profile, profile set, name (petnames);
+- ``reactions.py``: like, unlike, likes;
 - ``node.py``: daemon, connect, peers, status, rpc;
 - ``show.py``: how messages read in a terminal (peer text neutralised by
   ``p2psocial/textsafe.py``).
@@ -13,10 +15,20 @@
 
 from __future__ import annotations
 
-from p2psocial.cli import graph, invites, node, posts, private
+from p2psocial.cli import graph, invites, names, node, posts, private, reactions
 from p2psocial.cli.base import app
 
-__all__ = ["app", "graph", "invites", "main", "node", "posts", "private"]
+__all__ = [
+    "app",
+    "graph",
+    "invites",
+    "main",
+    "names",
+    "node",
+    "posts",
+    "private",
+    "reactions",
+]
 
 
 def main() -> None:

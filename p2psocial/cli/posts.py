@@ -15,7 +15,7 @@ from p2psocial.cli.base import (
     home_of,
     user_errors,
 )
-from p2psocial.cli.show import print_messages
+from p2psocial.cli.show import name_authors, print_messages
 
 if TYPE_CHECKING:
     from p2psocial.cli.base import Caller
@@ -124,6 +124,7 @@ def feed(
     with caller(ctx) as call:
         who = feed_id or call.call("whoami")["feed_id"]
         messages = call.call("feed", feed_id=who, limit=limit, reverse=True)
+        name_authors(call, messages)
         try:
             forked = bool(call.call("feed.info", feed_id=who)["forked"])
         except RpcError as exc:
@@ -146,6 +147,7 @@ def timeline(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False
     """Show recent messages from every stored feed, newest first."""
     with caller(ctx) as call:
         messages = call.call("timeline", limit=limit)
+        name_authors(call, messages)
     print_messages(messages, as_json)
 
 
@@ -158,6 +160,7 @@ def show(
     """Show one message."""
     with caller(ctx) as call:
         message = call.call("get", id=msg_id)
+        name_authors(call, [message])
     print_messages([message], as_json)
 
 
@@ -170,4 +173,34 @@ def thread(
     """Show a thread: its root and the replies, oldest first."""
     with caller(ctx) as call:
         messages = call.call("thread", root=thread_root(call, msg_id))
+        name_authors(call, messages)
     print_messages(messages, as_json)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    msg_id: Annotated[str, typer.Argument(help="One of your own messages (%...sha256).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask: for scripts.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Say why (public).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Take back one of your messages: every peer drops its content for good."""
+    import sys
+
+    from p2psocial.cli.base import fail
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("delete asks for confirmation on a terminal; pass --yes to delete from a script")
+        if not typer.confirm(f"Delete {msg_id} for good, on every peer that holds it?"):
+            fail("nothing deleted")
+    params: dict[str, Any] = {"id": msg_id}
+    if reason is not None:
+        params["reason"] = reason
+    with caller(ctx) as call:
+        result = call.call("delete", **params)
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(f"deleted {msg_id}" if result["changed"] else f"{msg_id} was already deleted")

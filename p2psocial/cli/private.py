@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json
-from p2psocial.cli.show import print_private
+from p2psocial.cli.show import name_authors, print_private
 
 dm_app = typer.Typer(help="Private messages, readable only by their recipients.")
 app.add_typer(dm_app, name="dm")
@@ -57,6 +57,7 @@ def dm_inbox(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False
     """Private messages you can read, newest first."""
     with caller(ctx) as call:
         messages = call.call("private.inbox", limit=limit)
+        name_authors(call, messages)
     print_private(messages, as_json)
 
 
@@ -69,4 +70,5 @@ def dm_thread(
     """A private thread, oldest first."""
     with caller(ctx) as call:
         messages = call.call("private.thread", root=msg_id)
+        name_authors(call, messages)
     print_private(messages, as_json)

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from p2psocial.cli.base import emit_json
 from p2psocial.textsafe import neutralise
+
+if TYPE_CHECKING:
+    from p2psocial.cli.base import Caller
 
 
 def when(timestamp: Any) -> str:
@@ -39,13 +42,38 @@ def indented(body: str) -> str:
     return "  " + body.replace("\n", "\n  ")
 
 
+def name_authors(call: Caller, messages: list[dict[str, Any]]) -> None:
+    """Add each message's ``author_name``: the display name of its author (``names``)."""
+    authors = sorted({m["author"] for m in messages if isinstance(m.get("author"), str)})
+    if not authors:
+        return
+    shown = call.call("names", feed_ids=authors)
+    for m in messages:
+        name = shown.get(m.get("author"))
+        if isinstance(name, str):
+            m["author_name"] = name
+
+
+def author(m: dict[str, Any]) -> str:
+    """Who wrote a message, on its head line: the display name (neutralised) beside the
+    key, or the key alone when no name is known (its display name is then its short key)."""
+    key = m["author"]
+    name = m.get("author_name")
+    if not isinstance(name, str) or (isinstance(key, str) and name == key[:9] + "\u2026"):
+        return one_line(key)
+    return f"{one_line(name)}  {one_line(key)}"
+
+
 def format_message(m: dict[str, Any]) -> str:
-    """A public message: a head line (time, author, seq, id), then its text indented."""
+    """A public message: a head line (time, author's name and key, seq, id), then its text
+    indented."""
     from p2psocial.msgtypes.registry import describe
 
-    head = f"{when(m['timestamp'])}  {one_line(m['author'])}  #{m['seq']}  {one_line(m['id'])}"
+    head = f"{when(m['timestamp'])}  {author(m)}  #{m['seq']}  {one_line(m['id'])}"
     content = m.get("content")
-    if m.get("private"):
+    if m.get("deleted"):
+        body = "(deleted by its author)"
+    elif m.get("private"):
         body = "(private message)"
     elif content is None:
         body = "(content not held)"
@@ -86,7 +114,7 @@ def format_private(m: dict[str, Any]) -> str:
     content = content if isinstance(content, dict) else {}
     recps = content.get("recps")
     readers = ", ".join(one_line(r) for r in recps) if isinstance(recps, list) else "?"
-    lines = [f"{when(m['timestamp'])}  {one_line(m['author'])}  {one_line(m['id'])}"]
+    lines = [f"{when(m['timestamp'])}  {author(m)}  {one_line(m['id'])}"]
     lines.append(f"  to: {readers}")
     if isinstance(content.get("root"), str):
         lines.append(f"  (reply in {one_line(content['root'])})")

@@ -68,6 +68,9 @@ class ContentType:
     """Rules our own content of this type must keep; raises UnpublishableContent. Peers'
     content is never refused for these (it is signed; a view just skips what it cannot
     use)."""
+    check_author: Callable[[Value, bytes], None] | None = None
+    """Rules of our own content that depend on who writes it (our feed key); raises
+    UnpublishableContent. None: there are none."""
     describe: Callable[[Value], str | None] = field(default=lambda value: None)
     """The text a person reads for this content (None: show it as data)."""
     links: Callable[[Value], Iterable[Link]] = reply_links

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from p2psocial.msgtypes import contact, post, pub
+from p2psocial.msgtypes import about, contact, delete, post, pub, vote
 from p2psocial.msgtypes.base import ContentType, Link, reply_links
 
 if TYPE_CHECKING:
     from p2psocial.feed.content import Content
 
-TYPES: dict[str, ContentType] = {t.name: t for t in (post.TYPE, contact.TYPE, pub.TYPE)}
+TYPES: dict[str, ContentType] = {
+    t.name: t for t in (post.TYPE, contact.TYPE, pub.TYPE, vote.TYPE, delete.TYPE)
+}
+TYPES[about.TYPE.name] = about.TYPE
 
 
 LINK_FIELDS: frozenset[str] = frozenset({"root"}).union(*(t.link_fields for t in TYPES.values()))
@@ -27,13 +30,16 @@ def lookup(name: str | None) -> ContentType | None:
     return TYPES.get(name) if name is not None else None
 
 
-def check_publish(value: Content) -> None:
+def check_publish(value: Content, author: bytes | None = None) -> None:
     """Apply the type's own rules to content we are about to publish (maps only; the
-    generic shape is checked when it is encoded). Raises UnpublishableContent."""
+    generic shape is checked when it is encoded); ``author``: our feed key, for the rules
+    that depend on who writes (``check_author``). Raises UnpublishableContent."""
     if isinstance(value, dict):
         kind = lookup(value.get("type"))
         if kind is not None:
             kind.check(value)
+            if author is not None and kind.check_author is not None:
+                kind.check_author(value, author)
 
 
 def links_of(value: Content | None) -> list[Link]:

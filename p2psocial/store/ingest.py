@@ -16,15 +16,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.errors import BadSignature, FeedForked, InvalidEntry
+from p2psocial.errors import BadSignature, FeedForked, InvalidEntry, UnpublishableContent
 from p2psocial.feed.chain import Accepted, ChainPlan, FeedState, Offered, plan_chain
 from p2psocial.feed.content import Content, content_type, encode_content
 from p2psocial.feed.entry import create_entry
 from p2psocial.feed.formats import decode_entry
 from p2psocial.model import ForkProof
+from p2psocial.msgtypes.delete import parse_delete
 from p2psocial.msgtypes.registry import check_publish
 from p2psocial.store.db import StoreBase
 from p2psocial.store.views import open_private
+from p2psocial.store.views.deletions import deletions_for
 
 if TYPE_CHECKING:
     import sqlite3
@@ -89,7 +91,7 @@ class Ingest(StoreBase):
         Never forks: read-latest and write are one transaction. Raises
         UnpublishableContent / LocalContentTooLarge for content that breaks a rule (the
         generic shape, or its type's own rules), FeedForked if our feed is marked forked."""
-        check_publish(content)
+        check_publish(content, keys.public)
         data = encode_content(content)
         with self._errors(), self._transaction() as conn:
             row = conn.execute(
@@ -99,6 +101,8 @@ class Ingest(StoreBase):
             seq, previous, forked = (row[0], row[1], row[2]) if row else (0, None, 0)
             if forked:
                 raise FeedForked("our own feed is marked forked; refusing to append")
+            if isinstance(content, dict) and content.get("type") == "delete":
+                self._check_own_delete(conn, content, keys.public)
             entry = create_entry(keys, seq + 1, previous, now_ms, data)
             accepted = Accepted(entry, data, content_type(content), content)
             if opened is not None:
@@ -208,7 +212,9 @@ class Ingest(StoreBase):
     def _first_missing(self, authors: Sequence[bytes]) -> dict[bytes, int | None]:
         return {
             author: self._conn.execute(
-                "SELECT min(seq) FROM entries WHERE author = ? AND content IS NULL", (author,)
+                "SELECT min(seq) FROM entries WHERE author = ? AND content IS NULL "
+                "AND id NOT IN (SELECT target FROM deletions)",
+                (author,),
             ).fetchone()[0]
             for author in authors
         }
@@ -218,7 +224,8 @@ class Ingest(StoreBase):
         asks peers again from there)."""
         with self._errors():
             rows = self._conn.execute(
-                "SELECT author, min(seq) FROM entries WHERE content IS NULL GROUP BY author"
+                "SELECT author, min(seq) FROM entries WHERE content IS NULL "
+                "AND id NOT IN (SELECT target FROM deletions) GROUP BY author"
             ).fetchall()
         return dict(rows)
 
@@ -294,6 +301,49 @@ class Ingest(StoreBase):
             open_private(accepted, self.opener)
         for view in self.views:
             view.index(conn, accepted)
+        self._apply_deletions(conn, accepted)
+
+    @staticmethod
+    def _check_own_delete(conn: sqlite3.Connection, content: dict[str, Any], me: bytes) -> None:
+        target = parse_delete(content)
+        row = conn.execute("SELECT author FROM entries WHERE id = ?", (target,)).fetchone()
+        if row is None:
+            raise UnpublishableContent("that message is not stored here: nothing to delete")
+        if row[0] != me:
+            raise UnpublishableContent("you can delete only your own messages")
+
+    def _apply_deletions(self, conn: sqlite3.Connection, accepted: Sequence[Accepted]) -> None:
+        """Take back the messages deleted by their own authors: new deletes in this batch,
+        and new entries an earlier delete names. Their content is dropped (never served
+        again) and every view forgets what it derived from them."""
+        candidates = {
+            (target, a.entry.author)
+            for a in accepted
+            if a.content_type == "delete" and isinstance(a.value, dict)
+            for target in [parse_delete(a.value)]
+            if target is not None
+        }
+        candidates.update(deletions_for(conn, [a.entry.id for a in accepted]))
+        if not candidates:
+            return
+        gone: list[tuple[bytes, bytes, int]] = []
+        for target, deleter in candidates:
+            row = conn.execute(
+                "SELECT author, seq FROM entries WHERE id = ? AND content IS NOT NULL", (target,)
+            ).fetchone()
+            if row is None or row[0] != deleter:
+                continue  # not held, already without content, or not the author's own
+            conn.execute("UPDATE entries SET content = NULL, ctype = NULL WHERE id = ?", (target,))
+            gone.append((target, row[0], row[1]))
+        if not gone:
+            return
+        for view in self.views:
+            view.forget(conn, gone)
+        dropped = {target for target, _a, _s in gone}
+        for a in accepted:  # nobody hears the content of what this very batch deleted
+            if a.entry.id in dropped:
+                a.content = a.value = a.content_type = None
+                a.plaintext = a.private_value = None
 
     def _record_fork(
         self, conn: sqlite3.Connection, held_id: bytes, other: Entry, now_ms: int
@@ -328,7 +378,8 @@ class Ingest(StoreBase):
         if not old:
             return {}, set()
         rows = self._conn.execute(
-            "SELECT seq, id, content IS NULL FROM entries WHERE author = ? AND seq BETWEEN ? AND ?",
+            "SELECT seq, id, content IS NULL AND id NOT IN (SELECT target FROM deletions) "
+            "FROM entries WHERE author = ? AND seq BETWEEN ? AND ?",
             (state.author, min(old), max(old)),
         ).fetchall()
         return {seq: id_ for seq, id_, _ in rows}, {seq for seq, _, empty in rows if empty}

@@ -5,6 +5,7 @@ Everything here is a read; it hands back domain objects (``model.py``), not rows
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import cbor2
@@ -13,7 +14,8 @@ from p2psocial.errors import DatabaseCorrupt, NotFound
 from p2psocial.feed.formats import decode_entry
 from p2psocial.model import FeedInfo, ForkProof, Message
 from p2psocial.store.db import StoreBase
-from p2psocial.store.views import contacts
+from p2psocial.store.views import contacts, votes
+from p2psocial.store.views.deletions import deletions_for
 
 _MSG_COLUMNS = "id, author, seq, raw, content, ts, rx_ts"
 _MSG_COLUMNS_E = "e.id, e.author, e.seq, e.raw, e.content, e.ts, e.rx_ts"
@@ -29,6 +31,15 @@ def _plain(plaintext: bytes) -> dict[str, Any]:
 
 class Reads(StoreBase):
     """What the store holds, read."""
+
+    def _deleted_marked(self, messages: list[Message]) -> list[Message]:
+        """``messages`` with ``deleted`` set on those their author took back."""
+        empty = [m.id for m in messages if m.content_bytes is None]
+        if not empty:
+            return messages
+        authors = {m.id: m.author for m in messages}
+        gone = {t for t, a in deletions_for(self._conn, empty) if authors.get(t) == a}
+        return [replace(m, deleted=True) if m.id in gone else m for m in messages]
 
     def _row_message(self, row: tuple[bytes, bytes, int, bytes, bytes | None, int, int]) -> Message:
         """A stored row as a message. Everything stored was valid when it was stored, so a
@@ -63,7 +74,7 @@ class Reads(StoreBase):
             ).fetchone()
         if row is None:
             raise NotFound("no such message is stored here")
-        return self._row_message(row)
+        return self._deleted_marked([self._row_message(row)])[0]
 
     def feed(
         self, author: bytes, *, since_seq: int = 0, limit: int = 100, reverse: bool = False
@@ -82,7 +93,7 @@ class Reads(StoreBase):
                     "ORDER BY seq LIMIT ?",
                     (author, since_seq, limit),
                 ).fetchall()
-        return [self._row_message(r) for r in rows]
+        return self._deleted_marked([self._row_message(r) for r in rows])
 
     def entries_after(
         self, author: bytes, seq: int, limit: int
@@ -103,7 +114,7 @@ class Reads(StoreBase):
                 "ORDER BY sort_ts DESC, rx DESC LIMIT ?",
                 (before if before is not None else 2**63 - 1, limit),
             ).fetchall()
-        return [self._row_message(r) for r in rows]
+        return self._deleted_marked([self._row_message(r) for r in rows])
 
     def thread(self, root: bytes, *, limit: int = 500) -> list[Message]:
         """The root message (if held) and its replies, oldest first."""
@@ -114,7 +125,7 @@ class Reads(StoreBase):
                 "ORDER BY id = ? DESC, sort_ts, rx LIMIT ?",
                 (root, root, root, limit),
             ).fetchall()
-        return [self._row_message(r) for r in rows]
+        return self._deleted_marked([self._row_message(r) for r in rows])
 
     def forks(self) -> list[ForkProof]:
         with self._errors():
@@ -142,6 +153,16 @@ class Reads(StoreBase):
         """The feeds ``author`` currently blocks."""
         with self._errors():
             return contacts.blocked_by(self._conn, author)
+
+    def likes(self, msg: bytes) -> list[tuple[bytes, str | None]]:
+        """(voter, expression) of everyone who currently likes ``msg``."""
+        with self._errors():
+            return votes.likes(self._conn, msg)
+
+    def like_counts(self, msgs: list[bytes]) -> dict[bytes, int]:
+        """How many currently like each of ``msgs`` (absent: none)."""
+        with self._errors():
+            return votes.like_counts(self._conn, msgs)
 
     def contact_state(self, author: bytes, contact: bytes) -> tuple[bool, bool]:
         """(following, blocking) of ``author`` towards ``contact``."""

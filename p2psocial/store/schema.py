@@ -1,6 +1,7 @@
 """The store's schema, created and upgraded by numbered migrations.
 
-Migrations change the core tables only (entries, feeds, forks, peers, invites). Tables
+Migrations change the core tables only (entries, feeds, forks, peers, invites,
+petnames). Tables
 derived from the entries belong to views (``views/``), which have versions of their own and
 are rebuilt, never migrated.
 
@@ -138,6 +139,20 @@ def _m7_meta(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_petnames(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Our own local names for feeds (issue #12): never published, never replicated.
+        -- IF NOT EXISTS: it may run again on a store whose header was set back.
+        CREATE TABLE IF NOT EXISTS petnames (
+            feed        BLOB PRIMARY KEY,          -- 32-byte public key
+            petname     TEXT NOT NULL,
+            set_ts      INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_peers,
@@ -146,6 +161,7 @@ MIGRATIONS: list[Migration] = [
     _m5_none,
     _m6_views,
     _m7_meta,
+    _m8_petnames,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

@@ -7,17 +7,19 @@ every view's rows; appending to our own feed reads the latest entry and writes t
 inside one transaction, so our own feed can never fork, even with two writers on one file.
 
 The parts: ``db.py`` (opening, migrations, view versions), ``ingest.py`` (writing),
-``reads.py`` (reading), ``peers.py`` (peers and invites), ``views/`` (derived tables).
+``reads.py`` (reading), ``peers.py`` (peers and invites), ``profiles.py`` (petnames and
+profiles), ``views/`` (derived tables).
 """
 
 from __future__ import annotations
 
 from p2psocial.store.ingest import BatchResult, Ingest, PreparedBatch
 from p2psocial.store.peers import Peers
+from p2psocial.store.profiles import Profiles
 from p2psocial.store.reads import Reads
 
 __all__ = ["BatchResult", "PreparedBatch", "Store"]
 
 
-class Store(Ingest, Reads, Peers):
+class Store(Ingest, Reads, Peers, Profiles):
     """A p2psocial store in one SQLite file. Open it with :meth:`open`."""

@@ -17,6 +17,7 @@ import pytest
 
 from p2psocial.home import Home
 from p2psocial.identity import Keypair
+from p2psocial.store.schema import LATEST
 from p2psocial.store.store import Store
 from tests.damage import files_of, set_bytes, smash_leaf_page
 from tests.e2e.daemons import BIN, DaemonProcess
@@ -125,7 +126,11 @@ def test_secret_key_of_another_identity(tmp_path: Path) -> None:
     [
         (16, b"\x0b\xb8", "page size 3000 is not a power of two from 512 to 65536"),
         (21, b"\x00", "payload fractions 0/32/32 are not 64/32/32"),
-        (60, b"\x01", "it says schema 16777223, the store records schema 7"),
+        (
+            60,
+            b"\x01",
+            f"it says schema {0x01000000 + LATEST}, the store records schema {LATEST}",
+        ),
         (68, b"\x00", "application id 0x327073 is not p2psocial's"),
     ],
 )

@@ -277,7 +277,9 @@ def test_subscribe_filters_and_unsubscribe(client: Client, daemon: DaemonProcess
     votes = client.subscribe("subscribe", type="vote")  # filter inferred from the params
     with daemon.client() as other:
         note = other.call("publish", content={"type": "note", "text": "live"})
-        vote = other.call("publish", content={"type": "vote", "value": 1})
+        vote = other.call(  # a real vote now that votes have rules (#12)
+            "publish", content={"type": "vote", "vote": {"link": note["id"], "value": 1}}
+        )
     expected = [stored(note), stored(vote)]
     assert [stored(everything.get(timeout=20)), stored(everything.get(timeout=20))] == expected
     assert [stored(mine.get(timeout=20)), stored(mine.get(timeout=20))] == expected
@@ -322,10 +324,18 @@ def test_every_method_rejects_unknown_params(client: Client) -> None:
         "unsubscribe": {"subscription": sub},
         "invite.create": {},
         "invite.accept": {"code": "x"},
+        "profile": {},
+        "profile.set": {"name": "x"},
+        "name.set": {"feed_id": other_feed(33), "petname": "x"},
+        "names": {"feed_ids": [me]},
         "private.publish": {"to": [other_feed(32)], "text": "x"},
         "private.inbox": {},
         "private.thread": {"root": msg},
         "private.reply": {"id": msg, "text": "x"},
+        "like": {"id": msg},
+        "unlike": {"id": msg},
+        "likes": {"id": msg},
+        "delete": {"id": msg},
     }
     assert set(valid) == set(client.call("methods"))
     for method, params in valid.items():

@@ -17,6 +17,7 @@ from p2psocial.identity import Keypair
 from p2psocial.msgtypes.post import post_content
 from p2psocial.store import db as store_db
 from p2psocial.store.db import SQLITE_MAGIC, StructureCheck, inspect_store
+from p2psocial.store.schema import LATEST
 from p2psocial.store.store import Store
 from tests.damage import files_of, set_bytes, smash_leaf_page
 from tests.helpers import REPO, make_feed, make_keys, pairs
@@ -89,8 +90,8 @@ def test_existing_empty_sqlite_file_is_not_initialised(tmp_path: Path) -> None:
         (44, b"\x00\x00\x00\x09", "schema format 9"),
         (52, b"\x00\x00\x00\x02", "auto-vacuum"),
         (56, b"\x00\x00\x00\x02", "text encoding 2 is not UTF-8"),
-        (60, b"\x00\x00\x01\x07", "it says schema 263, the store records schema 7"),
-        (63, b"\x03", "it says schema 3, the store records schema 7"),
+        (60, b"\x00\x00\x01\x07", f"it says schema 263, the store records schema {LATEST}"),
+        (63, b"\x03", f"it says schema 3, the store records schema {LATEST}"),
         (68, b"\x70\x32\x70\x74", "application id 0x70327074 is not p2psocial's"),
         (80, b"\x01", "bytes 72 to 91"),
     ],
@@ -221,7 +222,7 @@ def test_damaged_data_page(tmp_path: Path) -> None:
 def test_checks_of_a_sound_store(tmp_path: Path) -> None:
     path = made(tmp_path / "store.sqlite", owner=A, entries=200)
     facts = inspect_store(path, owner=A, full=True)
-    assert (facts.full, facts.entries, facts.feeds, facts.schema) == (True, 200, 1, 7)
+    assert (facts.full, facts.entries, facts.feeds, facts.schema) == (True, 200, 1, LATEST)
     assert StructureCheck(path).run() >= 0
     stopped = StructureCheck(path)
     stopped.interrupt()
@@ -248,5 +249,5 @@ def test_checks_never_write_a_crashed_store(tmp_path: Path) -> None:
     assert inspect_store(path, owner=A, full=True).entries == 20
     assert files_of(path) == before
     os.remove(path.with_name("store.sqlite-shm"))
-    assert inspect_store(path, owner=A).schema == 7
+    assert inspect_store(path, owner=A).schema == LATEST
     assert files_of(path) == before

@@ -89,7 +89,7 @@ def build(plan: list[tuple[str, int, int, bool, bool]]) -> list[tuple[bytes, byt
                 inner["root"] = root
             value = seal_content(inner, readers, rng_bytes=_rng(n.to_bytes(4, "big")))
         else:
-            value = {"type": "vote", "n": n, **({"root": root} if root else {})}
+            value = {"type": "x-unknown", "n": n, **({"root": root} if root else {})}
         content = encode_content(value)
         seq, previous = heads.get(who, (0, None))
         entry = create_entry(keys, seq + 1, previous, 1_000 + n, content)

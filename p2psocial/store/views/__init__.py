@@ -28,15 +28,18 @@ from __future__ import annotations
 
 from p2psocial.store.views.base import View, open_private, rebuild_view
 from p2psocial.store.views.contacts import ContactsView
+from p2psocial.store.views.deletions import DeletionsView
 from p2psocial.store.views.inbox import InboxView
 from p2psocial.store.views.links import LinksView
+from p2psocial.store.views.profiles import ProfilesView
+from p2psocial.store.views.votes import VotesView
 
 __all__ = ["View", "default_views", "open_private", "rebuild_view"]
 
 
 def default_views(*, private: bool) -> list[View]:
     """The views a store keeps; ``private``: also the inbox (needs the owner's key)."""
-    views: list[View] = [ContactsView(), LinksView()]
+    views: list[View] = [ContactsView(), LinksView(), VotesView(), DeletionsView(), ProfilesView()]
     if private:
         views.append(InboxView())
     return views

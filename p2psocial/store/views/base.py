@@ -48,6 +48,10 @@ class View:
         """Index newly stored entries (in sequence order per feed)."""
         raise NotImplementedError
 
+    def forget(self, conn: sqlite3.Connection, entries: Sequence[tuple[bytes, bytes, int]]) -> None:
+        """Remove every row these entries (id, author, seq) gave this view: their author
+        deleted them. A view whose rows come from entries must override this."""
+
     def purge(self, conn: sqlite3.Connection, author: bytes) -> None:
         """Remove every row ``author``'s entries gave this view (each table's ``author``)."""
         for table in self.tables:

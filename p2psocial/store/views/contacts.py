@@ -59,6 +59,11 @@ class ContactsView(View):
         if rows:
             conn.executemany(UPSERT, rows)
 
+    def forget(self, conn: sqlite3.Connection, entries: Sequence[tuple[bytes, bytes, int]]) -> None:
+        conn.executemany(
+            "DELETE FROM contacts WHERE author = ? AND seq = ?", [(a, s) for _i, a, s in entries]
+        )
+
 
 def follows(conn: sqlite3.Connection) -> dict[bytes, set[bytes]]:
     """Who follows whom: author -> the feeds it currently follows."""

@@ -59,3 +59,6 @@ class InboxView(View):
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def forget(self, conn: sqlite3.Connection, entries: Sequence[tuple[bytes, bytes, int]]) -> None:
+        conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i, _a, _s in entries])

@@ -51,3 +51,6 @@ class LinksView(View):
             conn.executemany(
                 "INSERT OR IGNORE INTO links (dst, rel, src, author) VALUES (?, ?, ?, ?)", rows
             )
+
+    def forget(self, conn: sqlite3.Connection, entries: Sequence[tuple[bytes, bytes, int]]) -> None:
+        conn.executemany("DELETE FROM links WHERE src = ?", [(i,) for i, _a, _s in entries])
