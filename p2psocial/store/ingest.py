@@ -26,6 +26,7 @@ from p2psocial.msgtypes.delete import parse_delete
 from p2psocial.msgtypes.registry import check_publish
 from p2psocial.store.db import StoreBase
 from p2psocial.store.views import open_private
+from p2psocial.store.views.base import index_all
 from p2psocial.store.views.deletions import deletions_for
 
 if TYPE_CHECKING:
@@ -206,8 +207,7 @@ class Ingest(StoreBase):
             a.received = now_ms
         if self.opener is not None:
             open_private(filled, self.opener)
-        for view in self.views:
-            view.index(conn, filled)
+        index_all(self.views, conn, filled)
 
     def _first_missing(self, authors: Sequence[bytes]) -> dict[bytes, int | None]:
         return {
@@ -299,8 +299,7 @@ class Ingest(StoreBase):
         )
         if self.opener is not None:
             open_private(accepted, self.opener)
-        for view in self.views:
-            view.index(conn, accepted)
+        index_all(self.views, conn, accepted)
         self._apply_deletions(conn, accepted)
 
     @staticmethod
@@ -323,7 +322,8 @@ class Ingest(StoreBase):
             for target in [parse_delete(a.value)]
             if target is not None
         }
-        candidates.update(deletions_for(conn, [a.entry.id for a in accepted]))
+        if conn.execute("SELECT 1 FROM deletions LIMIT 1").fetchone() is not None:
+            candidates.update(deletions_for(conn, [a.entry.id for a in accepted]))
         if not candidates:
             return
         gone: list[tuple[bytes, bytes, int]] = []

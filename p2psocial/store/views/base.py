@@ -27,6 +27,23 @@ def execute_all(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def index_all(views: Sequence[View], conn: sqlite3.Connection, batch: Sequence[Accepted]) -> None:
+    """Index ``batch`` into every view, each given only the entries of its content types
+    (grouped once, so a view for a rare type costs nothing on the ingest hot path)."""
+    groups: dict[str, list[Accepted]] | None = None
+    for view in views:
+        if view.content_types is None:
+            view.index(conn, batch)
+            continue
+        if groups is None:
+            groups = {}
+            for item in batch:
+                groups.setdefault(item.content_type or "", []).append(item)
+        mine = [item for kind in view.content_types for item in groups.get(kind, ())]
+        if mine:
+            view.index(conn, mine)
+
+
 class View:
     """A derived table (or a few), kept by the store. Subclasses set the class fields."""
 
@@ -36,6 +53,9 @@ class View:
     """Every table (and so its indexes) the view owns, dropped by :meth:`drop`."""
     private: ClassVar[bool] = False
     """Whether it needs private entries opened (``Accepted.private_value``)."""
+    content_types: ClassVar[frozenset[str] | None] = None
+    """The content types it indexes (``""``: private or content-less entries); None: it
+    looks at every entry. The store hands a view only the entries of its types."""
 
     def create(self, conn: sqlite3.Connection) -> None:
         raise NotImplementedError
@@ -107,7 +127,7 @@ def rebuild_view(
     for chunk in stored_entries(conn):
         if view.private and opener is not None:
             open_private(chunk, opener)
-        view.index(conn, chunk)
+        index_all([view], conn, chunk)
         done += len(chunk)
         if total > REBUILD_CHUNK:
             log.info("rebuilding view %s: %d of %d entries", view.name, done, total)

@@ -29,6 +29,7 @@ class ContactsView(View):
     name = "contacts"
     version = 2  # 2: contacts naming a 33-byte "feed id" (44 base64 chars, no '=') dropped
     tables = ("contacts",)
+    content_types = frozenset({"contact"})
 
     def create(self, conn: sqlite3.Connection) -> None:
         execute_all(

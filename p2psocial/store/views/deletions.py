@@ -23,6 +23,7 @@ class DeletionsView(View):
     name = "deletions"
     version = 1
     tables = ("deletions",)
+    content_types = frozenset({"delete"})
 
     def create(self, conn: sqlite3.Connection) -> None:
         execute_all(

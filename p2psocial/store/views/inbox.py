@@ -23,6 +23,7 @@ class InboxView(View):
     name = "inbox"
     version = 1
     tables = ("inbox",)
+    content_types = frozenset({""})
     private = True
 
     def create(self, conn: sqlite3.Connection) -> None:

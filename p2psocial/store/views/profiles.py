@@ -48,6 +48,7 @@ class ProfilesView(View):
     name = "profiles"
     version = 1
     tables = ("profiles", "named")
+    content_types = frozenset({"about"})
 
     def create(self, conn: sqlite3.Connection) -> None:
         execute_all(

@@ -28,6 +28,7 @@ class VotesView(View):
     name = "votes"
     version = 1
     tables = ("votes",)
+    content_types = frozenset({"vote"})
 
     def create(self, conn: sqlite3.Connection) -> None:
         execute_all(
