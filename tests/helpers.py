@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from p2psocial.feed.content import encode_content
 from p2psocial.feed.entry import Entry, create_entry
@@ -30,3 +31,14 @@ def make_feed(
 
 def pairs(feed: list[tuple[Entry, bytes]]) -> list[tuple[bytes, bytes | None]]:
     return [(e.raw, c) for e, c in feed]
+
+
+def signed_feed(keys: Keypair, contents: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """A feed of ``keys`` whose entries carry ``contents`` in order: (entry, content) pairs."""
+    out, previous = [], None
+    for seq, value in enumerate(contents, 1):
+        data = encode_content(value)
+        entry = create_entry(keys, seq, previous, 1000 + seq, data)
+        previous = entry.id
+        out.append((entry.raw, data))
+    return out

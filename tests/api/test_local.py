@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from p2psocial.api.local import LocalCaller
 from p2psocial.errors import RpcError
-from p2psocial.home import Home
 from p2psocial.identity import feed_id
 from p2psocial.proto.jsonrpc import INVALID_CONTENT, INVALID_PARAMS, METHOD_NOT_FOUND, NOT_FOUND
-from p2psocial.store.store import Store
 from tests.helpers import make_keys
-
-
-@pytest.fixture
-def caller(tmp_path: Path):
-    home = Home(tmp_path / "home")
-    keys = home.create_identity(b"\x07" * 32)
-    store = Store.open(home.store_path, owner=keys)
-    yield LocalCaller(home, keys, store)
-    store.close()
 
 
 def test_answers_are_json_as_on_the_socket(caller: LocalCaller) -> None:

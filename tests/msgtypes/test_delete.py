@@ -8,27 +8,18 @@ from typing import Any
 import pytest
 
 from p2psocial.errors import UnpublishableContent
-from p2psocial.feed.content import encode_content
-from p2psocial.feed.entry import create_entry
 from p2psocial.identity import message_id
 from p2psocial.msgtypes.delete import delete_content
 from p2psocial.msgtypes.registry import check_publish
 from p2psocial.msgtypes.vote import vote_content
 from p2psocial.store.store import Store
-from tests.helpers import make_keys
+from tests.helpers import make_keys, signed_feed
 
 A, B = make_keys(1), make_keys(2)
 NOW = 2_000_000_000_000
 
 
-def _feed(keys: Any, contents: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    out, previous = [], None
-    for seq, value in enumerate(contents, 1):
-        data = encode_content(value)
-        entry = create_entry(keys, seq, previous, 1000 + seq, data)
-        previous = entry.id
-        out.append((entry.raw, data))
-    return out
+_feed = signed_feed
 
 
 def _id(item: tuple[bytes, bytes]) -> str:

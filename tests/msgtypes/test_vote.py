@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 
 from p2psocial.errors import InvalidId, UnpublishableContent
-from p2psocial.feed.content import encode_content
-from p2psocial.feed.entry import create_entry
 from p2psocial.identity import message_id
 from p2psocial.msgtypes.registry import check_publish, describe
 from p2psocial.msgtypes.vote import parse_vote, vote_content
 from p2psocial.store.store import Store
-from tests.helpers import make_keys
+from tests.helpers import make_keys, signed_feed
 
 A, B, C = make_keys(1), make_keys(2), make_keys(3)
 MSG = message_id(b"\x05" * 32)
@@ -63,14 +61,7 @@ def test_received_malformed_votes_are_kept_but_not_counted() -> None:
     )
 
 
-def _feed(keys: Any, contents: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    out, previous = [], None
-    for seq, value in enumerate(contents, 1):
-        data = encode_content(value)
-        entry = create_entry(keys, seq, previous, 1000 + seq, data)
-        previous = entry.id
-        out.append((entry.raw, data))
-    return out
+_feed = signed_feed
 
 
 def test_likes_count_once_per_author_and_the_latest_wins(tmp_path: Path) -> None:
