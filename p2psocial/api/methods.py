@@ -335,14 +335,19 @@ class _Api:
         text, author = _feed_id(params, "feed_id", self.me)
         params.reject_unknown()
 
-        def read(store: Store) -> tuple[set[bytes], set[bytes]]:
-            return store.follows().get(author, set()), store.blocked_by(author)
+        def read(store: Store) -> tuple[set[bytes], set[bytes], set[bytes]]:
+            return (
+                store.follows().get(author, set()),
+                store.blocked_by(author),
+                store.followers(author),
+            )
 
-        following, blocking = await self.gateway.read(read)
+        following, blocking, followers = await self.gateway.read(read)
         return {
             "feed_id": text,
             "following": sorted(feed_id(k) for k in following),
             "blocking": sorted(feed_id(k) for k in blocking),
+            "followers": sorted(feed_id(k) for k in followers),
         }
 
     # ------------------------------------------------------------------ peers, daemon

@@ -149,6 +149,11 @@ class Reads(StoreBase):
         with self._errors():
             return contacts.follows(self._conn)
 
+    def followers(self, feed: bytes) -> set[bytes]:
+        """The feeds that follow ``feed``, of those whose contacts we hold."""
+        with self._errors():
+            return contacts.followers_of(self._conn, feed)
+
     def blocked_by(self, author: bytes) -> set[bytes]:
         """The feeds ``author`` currently blocks."""
         with self._errors():

@@ -74,6 +74,14 @@ def follows(conn: sqlite3.Connection) -> dict[bytes, set[bytes]]:
     return graph
 
 
+def followers_of(conn: sqlite3.Connection, feed: bytes) -> set[bytes]:
+    """The feeds that currently follow ``feed`` (of those whose contacts we hold)."""
+    rows = conn.execute(
+        "SELECT author FROM contacts WHERE contact = ? AND following = 1", (feed,)
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def blocked_by(conn: sqlite3.Connection, author: bytes) -> set[bytes]:
     """The feeds ``author`` currently blocks."""
     rows = conn.execute(
