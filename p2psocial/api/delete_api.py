@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.errors import InvalidId, InvalidParams, NotFound, RpcError
-from p2psocial.identity import parse_message_id
+from p2psocial.api.params import message_id_param
+from p2psocial.errors import InvalidParams, NotFound
 from p2psocial.model import Message
 from p2psocial.msgtypes.delete import MAX_REASON, delete_content
-from p2psocial.proto.jsonrpc import INVALID_ID
 
 if TYPE_CHECKING:
     from p2psocial.api.params import Params
@@ -22,12 +21,7 @@ def register_delete_methods(registry: MethodRegistry, app: App) -> None:
         text = params.require_str("id")
         reason = params.optional_str("reason", max_length=MAX_REASON)
         params.reject_unknown()
-        try:
-            target = parse_message_id(text)
-        except InvalidId as exc:
-            raise RpcError(
-                INVALID_ID, f"parameter 'id': {exc}", {"type": "InvalidId", "param": "id"}
-            ) from None
+        target = message_id_param(text, "id")
         try:
             held = await app.gateway.read(lambda s: s.get(target))
         except NotFound:

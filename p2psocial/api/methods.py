@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2psocial.api.delete_api import register_delete_methods
 from p2psocial.api.invite_api import register_invite_methods
+from p2psocial.api.params import feed_id_param, message_id_param
 from p2psocial.api.private_api import register_private_methods
 from p2psocial.api.profile_api import register_profile_methods
 from p2psocial.api.registry import MethodRegistry
@@ -26,7 +27,6 @@ from p2psocial.api.votes_api import register_vote_methods
 from p2psocial.config import parse_address
 from p2psocial.errors import (
     ConfigError,
-    InvalidId,
     InvalidParams,
     LocalContentTooLarge,
     NotFound,
@@ -34,11 +34,11 @@ from p2psocial.errors import (
     UnpublishableContent,
 )
 from p2psocial.feed.content import MAX_CONTENT_SIZE
-from p2psocial.identity import feed_id, parse_feed_id, parse_message_id
+from p2psocial.identity import feed_id
 from p2psocial.model import Message
 from p2psocial.msgtypes.post import MAX_MENTIONS, post_content
 from p2psocial.msgtypes.private import private_json
-from p2psocial.proto.jsonrpc import INVALID_CONTENT, INVALID_ID, NOT_FOUND
+from p2psocial.proto.jsonrpc import INVALID_CONTENT, NOT_FOUND
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -112,21 +112,12 @@ def _feed_id(params: Params, name: str, default: str | None = None) -> tuple[str
     """A feed id parameter as (text, key). -32602 if missing or not a string, -32002
     (``InvalidId``, ``data.param``) if malformed."""
     text = params.require_str(name) if default is None else params.optional_str(name, default)
-    return text, _parse_id(parse_feed_id, text, name)
+    return text, feed_id_param(text, name)
 
 
 def _message_id(params: Params, name: str) -> tuple[str, bytes]:
     text = params.require_str(name)
-    return text, _parse_id(parse_message_id, text, name)
-
-
-def _parse_id(parse: Callable[[str], bytes], text: str, name: str) -> bytes:
-    try:
-        return parse(text)
-    except InvalidId as exc:
-        raise RpcError(
-            INVALID_ID, f"parameter {name!r}: {exc}", {"type": "InvalidId", "param": name}
-        ) from None
+    return text, message_id_param(text, name)
 
 
 def _limit(params: Params, default: int) -> int:
@@ -254,7 +245,7 @@ class _Api:
         for index, item in enumerate(listed):
             if not isinstance(item, str):
                 raise InvalidParams(f"parameter 'mentions'[{index}] must be a feed id", "mentions")
-            _parse_id(parse_feed_id, item, "mentions")
+            feed_id_param(item, "mentions")
         return listed
 
     # ------------------------------------------------------------------ reading

@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from p2psocial.proto.jsonrpc import InvalidParams
+from p2psocial.errors import InvalidId, RpcError
+from p2psocial.identity import parse_feed_id, parse_message_id
+from p2psocial.proto.jsonrpc import INVALID_ID, InvalidParams
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = ["MAX_DEPTH", "MAX_INT", "MIN_INT", "InvalidParams", "Params"]
 
@@ -297,3 +299,24 @@ class Params:
     def optional_dict(self, name: str) -> dict[str, Any] | None:
         value = self._fetch(name, required=False)
         return None if value is None else self._typed(name, value, dict)
+
+
+def _id_param(parse: Callable[[str], bytes], text: str, name: str) -> bytes:
+    try:
+        return parse(text)
+    except InvalidId as exc:
+        raise RpcError(
+            INVALID_ID, f"parameter {name!r}: {exc}", {"type": "InvalidId", "param": name}
+        ) from None
+
+
+def feed_id_param(text: str, name: str) -> bytes:
+    """The key of feed id ``text``, given as parameter ``name``: INVALID_ID (-32002) with
+    ``data.param`` naming it if malformed."""
+    return _id_param(parse_feed_id, text, name)
+
+
+def message_id_param(text: str, name: str) -> bytes:
+    """The 32-byte id of message id ``text``, given as parameter ``name``: INVALID_ID
+    (-32002) with ``data.param`` naming it if malformed."""
+    return _id_param(parse_message_id, text, name)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.params import message_id_param
 from p2psocial.errors import InvalidId, InvalidParams, RpcError
 from p2psocial.identity import parse_feed_id, parse_message_id
 from p2psocial.model import Message
 from p2psocial.msgtypes.private import private_json
-from p2psocial.proto.jsonrpc import INVALID_CONTENT, INVALID_ID
+from p2psocial.proto.jsonrpc import INVALID_CONTENT
 
 if TYPE_CHECKING:
     from p2psocial.api.params import Params
@@ -24,16 +25,6 @@ if TYPE_CHECKING:
     from p2psocial.store.store import Store
 
 MAX_LIMIT = 1000
-
-
-def _message_param(text: str, name: str) -> bytes:
-    """A message id parameter; INVALID_ID naming it if malformed."""
-    try:
-        return parse_message_id(text)
-    except InvalidId as exc:
-        raise RpcError(
-            INVALID_ID, f"parameter {name!r}: {exc}", {"type": "InvalidId", "param": name}
-        ) from None
 
 
 def reply_recipients(msg_id: str, content: dict[str, Any]) -> list[bytes]:
@@ -92,7 +83,7 @@ def register_private_methods(registry: MethodRegistry, app: App) -> None:
         text_id = params.require_str("id")
         text = params.require_str("text")
         params.reject_unknown()
-        msg_id = _message_param(text_id, "id")
+        msg_id = message_id_param(text_id, "id")
         if not text.strip():
             raise InvalidParams("parameter 'text' must not be empty", "text")
 

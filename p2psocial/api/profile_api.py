@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.errors import InvalidId, InvalidParams, RpcError, UnpublishableContent
-from p2psocial.identity import feed_id, parse_feed_id
+from p2psocial.api.params import feed_id_param
+from p2psocial.errors import InvalidParams, RpcError, UnpublishableContent
+from p2psocial.identity import feed_id
 from p2psocial.model import Message
 from p2psocial.msgtypes.about import (
     about_content,
@@ -22,7 +23,7 @@ from p2psocial.msgtypes.about import (
     name_problem,
 )
 from p2psocial.msgtypes.names import display_name, display_names
-from p2psocial.proto.jsonrpc import INVALID_CONTENT, INVALID_ID
+from p2psocial.proto.jsonrpc import INVALID_CONTENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 MAX_NAMES = 1000
 """Most feed ids one ``names`` call answers."""
-
-
-def _feed_param(text: str, name: str) -> bytes:
-    """A feed id parameter; INVALID_ID naming it if malformed."""
-    try:
-        return parse_feed_id(text)
-    except InvalidId as exc:
-        raise RpcError(
-            INVALID_ID, f"parameter {name!r}: {exc}", {"type": "InvalidId", "param": name}
-        ) from None
 
 
 def _checked(params: Params, name: str, problem: Callable[[object], str | None]) -> str | None:
@@ -71,7 +62,7 @@ def register_profile_methods(registry: MethodRegistry, app: App) -> None:
     async def profile(params: Params, ctx: CallContext) -> Any:
         text = params.optional_str("feed_id")
         params.reject_unknown()
-        feed = me if text is None else _feed_param(text, "feed_id")
+        feed = me if text is None else feed_id_param(text, "feed_id")
         return await app.gateway.read(lambda s: profile_of(s, feed))
 
     @registry.method("profile.set")
@@ -102,7 +93,7 @@ def register_profile_methods(registry: MethodRegistry, app: App) -> None:
             )
         petname = _checked(params, "petname", name_problem)
         params.reject_unknown()
-        feed = _feed_param(text, "feed_id")
+        feed = feed_id_param(text, "feed_id")
         now = time.time_ns() // 1_000_000
 
         def write(store: Store) -> dict[str, Any]:
@@ -120,6 +111,6 @@ def register_profile_methods(registry: MethodRegistry, app: App) -> None:
                 f"parameter 'feed_ids' has {len(texts)} ids; the limit is {MAX_NAMES}",
                 "feed_ids",
             )
-        feeds = {text: _feed_param(text, "feed_ids") for text in texts}
+        feeds = {text: feed_id_param(text, "feed_ids") for text in texts}
         shown = await app.gateway.read(lambda s: display_names(feeds.values(), s.name_data(me)))
         return {text: shown[feed] for text, feed in feeds.items()}

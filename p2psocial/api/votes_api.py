@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.errors import InvalidId, InvalidParams, NotFound, RpcError
-from p2psocial.identity import feed_id, parse_message_id
+from p2psocial.api.params import message_id_param
+from p2psocial.errors import InvalidParams, NotFound
+from p2psocial.identity import feed_id
 from p2psocial.model import Message
 from p2psocial.msgtypes.vote import MAX_EXPRESSION, vote_content
-from p2psocial.proto.jsonrpc import INVALID_ID
 
 if TYPE_CHECKING:
     from p2psocial.api.params import Params
@@ -19,12 +19,7 @@ if TYPE_CHECKING:
 
 def _target(params: Params) -> tuple[str, bytes]:
     text = params.require_str("id")
-    try:
-        return text, parse_message_id(text)
-    except InvalidId as exc:
-        raise RpcError(
-            INVALID_ID, f"parameter 'id': {exc}", {"type": "InvalidId", "param": "id"}
-        ) from None
+    return text, message_id_param(text, "id")
 
 
 def register_vote_methods(registry: MethodRegistry, app: App) -> None:
