@@ -36,6 +36,14 @@ RSS_BOUND_MB = 200
 quiet; scripts/bench_attacks.py measures each case)."""
 
 
+def honest_sync(victim: DaemonProcess, friend: DaemonProcess, text: str = "honest") -> None:
+    """After (or beside) an attack: a friend's new post still reaches the victim."""
+    friend.call("post", text=text)
+    victim.call("follow", feed_id=friend.feed_id)
+    victim.cli("connect", friend.address)
+    wait_for(lambda: texts(victim, friend.feed_id) == [text], what="the honest sync")
+
+
 class _RawError:
     """An error body of the peer's choosing (ErrorInfo always has all three fields)."""
 
@@ -82,10 +90,7 @@ def test_a_peer_ending_replication_with_an_error_does_not_end_the_daemon(
         victim.call("peers.connect", address=evil.address, feed_id=EVIL.feed_id)
         wait_for(lambda: evil.sessions >= 2, what="the daemon to dial the peer again")
     assert victim.proc is not None and victim.proc.poll() is None, victim.log()[-2000:]
-    friend.call("post", text="honest")
-    victim.call("follow", feed_id=friend.feed_id)
-    victim.cli("connect", friend.address)
-    wait_for(lambda: texts(victim, friend.feed_id) == ["honest"], what="the honest sync")
+    honest_sync(victim, friend)
     assert logged in victim.log()
     assert peak_rss_mb(victim) < RSS_BOUND_MB
     assert "\x1b" not in victim.log() and "\x07" not in victim.log()  # shown escaped
@@ -223,11 +228,7 @@ def test_a_peer_replaying_entries_we_hold_is_cut_off(daemons: Daemons) -> None:
     with InThread(partial(dial, victim.info["listen"], victim.feed_id, EVIL, replay)):
         wait_for(lambda: "which we told it we hold" in victim.log(), what="the cut-off")
     assert peak_rss_mb(victim) < RSS_BOUND_MB
-    friend = daemons("friend")
-    friend.call("post", text="honest after the replay")
-    victim.call("follow", feed_id=friend.feed_id)
-    victim.cli("connect", friend.address)
-    wait_for(lambda: texts(victim, friend.feed_id) == ["honest after the replay"], what="sync")
+    honest_sync(victim, daemons("friend"), "honest after the replay")
 
 
 # ---------------------------------------------------------------------------- stripping relays
@@ -362,11 +363,7 @@ def test_many_streams_on_one_connection_cut_the_peer_off(daemons: Daemons) -> No
     trio.run(partial(dial, victim.info["listen"], victim.feed_id, EVIL, streams, give_up_s=30))
     wait_for(lambda: "streams open at once" in victim.log(), what="the cut-off")
     assert peak_rss_mb(victim) < RSS_BOUND_MB
-    friend = daemons("friend")
-    friend.call("post", text="honest")
-    victim.call("follow", feed_id=friend.feed_id)
-    victim.cli("connect", friend.address)
-    wait_for(lambda: texts(victim, friend.feed_id) == ["honest"], what="the honest sync")
+    honest_sync(victim, daemons("friend"))
 
 
 def test_half_sent_frames_are_bounded(daemons: Daemons) -> None:
