@@ -44,6 +44,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from p2psocial.client_methods import SocialMethods
 from p2psocial.errors import (
     CodecError,
     DaemonNotRunning,
@@ -280,12 +281,15 @@ class ClientProtocol:
 # ------------------------------------------------------------------------------ blocking
 
 
-class Client:
+class Client(SocialMethods):
     """A blocking connection to the daemon. Not thread-safe; close it (or use ``with``).
 
     Raises :class:`DaemonNotRunning` (naming the socket) if it cannot connect.
     ``timeout`` (seconds, or None for no limit) bounds each call; when it passes, the
     connection is closed and the call raises :class:`PeerDisconnected`.
+
+    Besides :meth:`call`, typed helpers for the social methods (``timeline``, ``search``,
+    ``like``, ``notifications``, ...: :class:`~p2psocial.client_methods.SocialMethods`).
     """
 
     def __init__(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -284,6 +285,10 @@ async def _serve(
             )
         _write_info(home, keys, network)
         log.info("daemon %s listening on %s", keys.feed_id, network.listen)
+        # What start-up made (modules, the config, the store's views) lives as long as
+        # the daemon: out of the collector's sight, a full collection inside a request
+        # takes ~1 ms instead of ~10 (bench_views: the thread p99).
+        gc.freeze()
         task_status.started(node)
         try:
             await trio.sleep_forever()

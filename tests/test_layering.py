@@ -84,7 +84,9 @@ def test_no_import_cycles() -> None:
             visit(name)
 
 
-@pytest.mark.parametrize("layer", ["p2psocial.feed", "p2psocial.proto", "p2psocial.msgtypes"])
+@pytest.mark.parametrize(
+    "layer", ["p2psocial.feed", "p2psocial.proto", "p2psocial.msgtypes", "p2psocial.searchtext"]
+)
 def test_sans_io_layers_do_no_io(layer: str) -> None:
     for name, path in modules().items():
         if name == layer or name.startswith(layer + "."):
@@ -101,6 +103,7 @@ BELOW_STORE = (
     "p2psocial.feed",
     "p2psocial.proto",
     "p2psocial.msgtypes",
+    "p2psocial.searchtext",
     "p2psocial.store",
 )
 

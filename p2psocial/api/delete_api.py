@@ -30,5 +30,7 @@ def register_delete_methods(registry: MethodRegistry, app: App) -> None:
             raise InvalidParams(f"{text} is not yours: you can delete only your own", "id")
         if held.deleted:
             return {"id": text, "changed": False, "message": None}
+        if isinstance(held.value, dict) and held.value.get("type") == "delete":
+            raise InvalidParams(f"{text} is a delete: a delete is for good", "id")
         stored = await app.publish(delete_content(text, reason))
         return {"id": text, "changed": True, "message": Message.from_accepted(stored).to_json()}

@@ -17,28 +17,37 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.cards import cards, threaded
+from p2psocial.api.channel_api import register_channel_methods
 from p2psocial.api.delete_api import register_delete_methods
 from p2psocial.api.invite_api import register_invite_methods
+from p2psocial.api.mute_api import register_mute_methods
+from p2psocial.api.notify_api import (
+    register_notify_methods,
+    unread_notifications,
+    watch_notifications,
+)
 from p2psocial.api.params import feed_id_param, message_id_param
+from p2psocial.api.posts_api import register_post_methods
 from p2psocial.api.private_api import register_private_methods
 from p2psocial.api.profile_api import register_profile_methods
+from p2psocial.api.publishing import publish_or_explain
 from p2psocial.api.registry import MethodRegistry
+from p2psocial.api.search_api import register_search_methods
 from p2psocial.api.votes_api import register_vote_methods
 from p2psocial.config import parse_address
 from p2psocial.errors import (
     ConfigError,
     InvalidParams,
-    LocalContentTooLarge,
     NotFound,
     RpcError,
-    UnpublishableContent,
 )
-from p2psocial.feed.content import MAX_CONTENT_SIZE
 from p2psocial.identity import feed_id
 from p2psocial.model import Message
-from p2psocial.msgtypes.post import MAX_MENTIONS, post_content
+from p2psocial.msgtypes.names import display_names, resolve_mentions, unresolved_message
+from p2psocial.msgtypes.post import MAX_CHANNEL, MAX_CW, MAX_MENTIONS, channel_name, post_content
 from p2psocial.msgtypes.private import private_json
-from p2psocial.proto.jsonrpc import INVALID_CONTENT, NOT_FOUND
+from p2psocial.proto.jsonrpc import NOT_FOUND
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -48,8 +57,8 @@ if TYPE_CHECKING:
     from p2psocial.api.registry import CallContext, Handler
     from p2psocial.app import App
     from p2psocial.events import Stored
-    from p2psocial.feed.chain import Accepted
     from p2psocial.feed.content import Content
+    from p2psocial.msgtypes.names import Unresolved
     from p2psocial.store.store import Store
 
 __all__ = [
@@ -63,7 +72,7 @@ __all__ = [
 
 MAX_LIMIT = 1000
 """Most messages one call answers (``limit``)."""
-SUBSCRIBE_FILTERS = ("all", "feed", "type", "mentions", "private")
+SUBSCRIBE_FILTERS = ("all", "feed", "type", "mentions", "private", "notifications")
 """What ``subscribe`` can select (its ``filter`` parameter)."""
 
 
@@ -200,21 +209,67 @@ class _Api:
         root = _message_id(params, "root") if params.get("root") is not None else None
         branch = _message_id(params, "branch") if params.get("branch") is not None else None
         listed = params.optional_list("mentions")
+        channel = params.optional_str("channel", max_length=MAX_CHANNEL + 1)
+        cw = params.optional_str("cw", max_length=MAX_CW)
+        by_name = params.optional_bool("mention_names", False)
         params.reject_unknown()
         if not text.strip():
             raise InvalidParams("parameter 'text' must not be empty", "text")
         if branch is not None and root is None:
             raise InvalidParams("parameter 'branch' needs 'root' (the thread's root)", "branch")
+        if channel is not None:
+            channel = channel.removeprefix("#")
+            if channel_name(channel) is None:
+                raise InvalidParams(
+                    f"parameter 'channel' must be a name of 1 to {MAX_CHANNEL} letters, "
+                    "digits, '_' or '-' (a leading '#' is dropped)",
+                    "channel",
+                )
+        if cw is not None and not cw.strip():
+            raise InvalidParams("parameter 'cw' (a content warning) must not be blank", "cw")
+        mentioned = self._mention_list(listed) if listed is not None else []
         for name, ref in (("root", root), ("branch", branch)):
             if ref is not None:
                 await self._refuse_private_reply(name, *ref)
+        if by_name:
+            me = self.keys.public
+
+            def resolve(store: Store) -> tuple[list[bytes], list[Unresolved], dict[bytes, str]]:
+                data = store.name_data(me)
+                found = resolve_mentions(text, data)
+                shown = display_names(
+                    [f for item in found.unresolved for f in item.candidates], data
+                )
+                return found.feeds, found.unresolved, shown
+
+            feeds, unresolved, shown = await self.gateway.read(resolve)
+            if unresolved:
+                error = InvalidParams(
+                    f"parameter 'text': {unresolved_message(unresolved, shown)}", "text"
+                )
+                error.data["candidates"] = {
+                    item.name: [
+                        {"feed_id": feed_id(f), "display_name": shown[f]} for f in item.candidates
+                    ]
+                    for item in unresolved
+                }
+                raise error
+            mentioned += [m for m in dict.fromkeys(map(feed_id, feeds)) if m not in mentioned]
+            if len(mentioned) > MAX_MENTIONS:
+                raise InvalidParams(
+                    f"the post mentions {len(mentioned)} feeds and messages; the limit is "
+                    f"{MAX_MENTIONS}",
+                    "mentions",
+                )
         content = post_content(
             text,
             root=root[0] if root is not None else None,
             branch=branch[0] if branch is not None else None,
+            channel=channel,
+            cw=cw,
         )
-        if listed is not None:
-            content["mentions"] = self._mention_list(listed)
+        if mentioned:
+            content["mentions"] = mentioned
         return await self._publish(content)
 
     async def _refuse_private_reply(self, name: str, text: str, msg_id: bytes) -> None:
@@ -237,6 +292,8 @@ class _Api:
 
     @staticmethod
     def _mention_list(listed: list[Any]) -> list[str]:
+        """The ``mentions`` param checked: at most MAX_MENTIONS feed ids (``@...``) or
+        message ids (``%...``), each once."""
         if len(listed) > MAX_MENTIONS:
             raise InvalidParams(
                 f"parameter 'mentions' has {len(listed)} ids; the limit is {MAX_MENTIONS}",
@@ -244,9 +301,15 @@ class _Api:
             )
         for index, item in enumerate(listed):
             if not isinstance(item, str):
-                raise InvalidParams(f"parameter 'mentions'[{index}] must be a feed id", "mentions")
-            feed_id_param(item, "mentions")
-        return listed
+                raise InvalidParams(
+                    f"parameter 'mentions'[{index}] must be a feed id or a message id",
+                    "mentions",
+                )
+            if item.startswith("%"):
+                message_id_param(item, "mentions")
+            else:
+                feed_id_param(item, "mentions")
+        return list(dict.fromkeys(listed))
 
     # ------------------------------------------------------------------ reading
 
@@ -293,13 +356,24 @@ class _Api:
         limit = _limit(params, 50)
         before = params.optional_int("before", min_value=0)
         params.reject_unknown()
-        return await self.gateway.read(lambda s: _messages(s.timeline(limit=limit, before=before)))
+        me = self.keys.public
+
+        def read(store: Store) -> list[dict[str, Any]]:
+            page = store.timeline_page(me, limit=limit, before=before)
+            return cards(store, me, [m for _t, m in page], [t for t, _m in page])
+
+        return await self.gateway.read(read)
 
     async def thread(self, params: Params, ctx: CallContext) -> Any:
         text, root = _message_id(params, "root")
         limit = _limit(params, 500)
         params.reject_unknown()
-        rows = await self.gateway.read(lambda s: _messages(s.thread(root, limit=limit)))
+        me = self.keys.public
+
+        def read(store: Store) -> list[dict[str, Any]]:
+            return threaded(cards(store, me, store.thread(root, limit=limit)))
+
+        rows = await self.gateway.read(read)
         if not rows:
             raise _not_found(
                 f"neither the message {text} nor any reply to it is stored here", root=text
@@ -363,6 +437,7 @@ class _Api:
     async def status(self, params: Params, ctx: CallContext) -> Any:
         params.reject_unknown()
         result = await self.app.status()
+        result["notifications_unread"] = await unread_notifications(self.app)
         if ctx.hub is not None:
             subs = ctx.hub.subscriptions()
             result["rpc"] = {
@@ -388,6 +463,8 @@ class _Api:
         elif kind == "type":
             wanted = params.require_str("type", max_length=64)
         params.reject_unknown()
+        if kind == "notifications":
+            await watch_notifications(self.app, ctx)  # notify_api.py delivers them
         sub = ctx.subscribe("messages", params, (kind, wanted))
         return {"subscription": sub.id, "filter": kind}
 
@@ -401,23 +478,12 @@ def build_registry(app: App) -> MethodRegistry:
     register_profile_methods(registry, app)
     register_vote_methods(registry, app)
     register_delete_methods(registry, app)
+    register_channel_methods(registry, app)
+    register_mute_methods(registry, app)
+    register_post_methods(registry, app)
+    register_notify_methods(registry, app)
+    register_search_methods(registry, app)
     return registry
-
-
-async def publish_or_explain(app: App, content: Content) -> Accepted:
-    """Publish through the app; content over the limit is INVALID_CONTENT with the limit."""
-    try:
-        return await app.publish(content)
-    except LocalContentTooLarge as exc:
-        raise RpcError(
-            INVALID_CONTENT,
-            str(exc),
-            {"type": "ContentTooLarge", "param": "content", "limit": MAX_CONTENT_SIZE},
-        ) from None
-    except UnpublishableContent as exc:
-        raise RpcError(
-            INVALID_CONTENT, str(exc), {"type": "InvalidContent", "param": "content"}
-        ) from None
 
 
 # ----------------------------------------------------------------------------- live messages
@@ -435,8 +501,8 @@ def _matcher(message: dict[str, Any], me: str) -> Callable[[Subscription], bool]
         if kind == "type":
             content = message["content"]
             return isinstance(content, dict) and content.get("type") == wanted
-        if kind == "private":
-            return False  # readable ones come decrypted through live_messages
+        if kind in ("private", "notifications"):
+            return False  # sent by live_messages (decrypted) and by notify_api.py
         return message["author"] != me and mentions(message, me)
 
     return match

@@ -40,6 +40,14 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON lines).")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="At most N (1 to 1000).")]
 FeedArg = Annotated[str, typer.Argument(help="Feed id (@...ed25519).")]
+ShowCw = Annotated[bool, typer.Option("--show-cw", help="Unfold posts behind a content warning.")]
+BeforeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--before",
+        help="Page back: only what sorts before this time (ms; the last sort_ts shown).",
+    ),
+]
 
 
 class Caller(Protocol):

@@ -271,6 +271,7 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             typer.echo(f"PAUSED    {r['paused']}")
     for f in info["forked_feeds"]:
         typer.echo(f"FORKED    {f['feed_id']} at seq {f['seq']}")
+    typer.echo(f"notifications: {info['notifications_unread']} unread")
 
 
 @app.command()

@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from p2psocial.cli.base import (
+    BeforeOpt,
     JsonFlag,
     LimitOpt,
+    ShowCw,
     app,
     caller,
     emit_json,
     home_of,
     user_errors,
 )
-from p2psocial.cli.show import name_authors, print_messages
+from p2psocial.cli.show import name_authors, print_cards, print_messages
 
 if TYPE_CHECKING:
     from p2psocial.cli.base import Caller
@@ -84,7 +86,7 @@ def thread_root(call: Caller, msg_id: str) -> str:
 @app.command()
 def post(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="What to say.")],
+    text: Annotated[str, typer.Argument(help="What to say; @NAME mentions someone you know.")],
     reply_to: Annotated[
         str | None,
         typer.Option(
@@ -92,17 +94,48 @@ def post(
             help="Reply in the thread of this public message id (a private one: 'dm reply').",
         ),
     ] = None,
+    mention: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mention",
+            help="Mention this feed (@...ed25519) or message (%...sha256); repeatable.",
+            metavar="ID",
+        ),
+    ] = None,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Post in this channel (#tags count too).")
+    ] = None,
+    cw: Annotated[
+        str | None,
+        typer.Option("--cw", help="A content warning: readers see it, the text folded behind."),
+    ] = None,
+    names: Annotated[
+        bool,
+        typer.Option(
+            "--names/--no-names",
+            help="Resolve each @NAME in the text to the feed you know by that name (an "
+            "unknown or ambiguous one is an error listing the candidates).",
+        ),
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Publish a public post to your feed.
 
-    A reply to a private message is refused (it would show the private thread to everyone):
-    use 'p2psocial dm reply'."""
+    Each @NAME in the text is looked up among the names you know (your petnames, names
+    people give themselves, names the people you follow use) and mentioned by feed id;
+    feed ids written in the text are mentioned too. A reply to a private message is
+    refused (it would show the private thread to everyone): use 'p2psocial dm reply'."""
     with caller(ctx) as call:
-        params: dict[str, Any] = {"text": text}
+        params: dict[str, Any] = {"text": text, "mention_names": names}
         if reply_to is not None:
             params["root"] = thread_root(call, reply_to)
             params["branch"] = reply_to
+        if mention:
+            params["mentions"] = mention
+        if channel is not None:
+            params["channel"] = channel
+        if cw is not None:
+            params["cw"] = cw
         message = call.call("post", **params)
     if as_json:
         emit_json(message)
@@ -143,38 +176,74 @@ def feed(
 
 
 @app.command()
-def timeline(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False) -> None:
-    """Show recent messages from every stored feed, newest first."""
+def timeline(
+    ctx: typer.Context,
+    limit: LimitOpt = 20,
+    before: BeforeOpt = None,
+    show_cw: ShowCw = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Posts and reposts of the feeds you follow (and yours), newest first, with names,
+    reply, like and repost counts; posts behind a content warning folded."""
+    params: dict[str, Any] = {"limit": limit}
+    if before is not None:
+        params["before"] = before
     with caller(ctx) as call:
-        messages = call.call("timeline", limit=limit)
-        name_authors(call, messages)
-    print_messages(messages, as_json)
+        cards = call.call("timeline", **params)
+    if not cards and not as_json:
+        typer.echo("nothing in your timeline yet: follow someone ('p2psocial follow @FEED')")
+    print_cards(cards, as_json, show_cw)
+    if cards and not as_json and len(cards) == limit:
+        typer.echo(f"(older: p2psocial timeline --before {cards[-1]['sort_ts']})")
 
 
 @app.command()
 def show(
     ctx: typer.Context,
     msg_id: Annotated[str, typer.Argument(help="Message id (%...sha256).")],
+    history: Annotated[
+        bool, typer.Option("--history", help="Also show every earlier text of an edited post.")
+    ] = False,
+    show_cw: ShowCw = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show one message."""
+    """Show one message (a post with its counts; --history: its texts before each edit)."""
+    from p2psocial.cli.show import indented, when
+    from p2psocial.textsafe import neutralise
+
     with caller(ctx) as call:
         message = call.call("get", id=msg_id)
-        name_authors(call, [message])
-    print_messages([message], as_json)
+        if message.get("private") or not isinstance(message.get("content"), dict):
+            name_authors(call, [message])
+            print_messages([message], as_json)
+            return
+        card = call.call("history", id=msg_id) if history else call.call("cards", ids=[msg_id])[0]
+    if as_json:
+        emit_json(card)
+        return
+    print_cards([card], False, show_cw)
+    if history:
+        typer.echo("history:")
+        for version in card.get("history", []):
+            label = "edited" if version.get("edit") else "first "
+            text = version.get("text")
+            body = neutralise(text) if isinstance(text, str) else "(deleted)"
+            typer.echo(f"  {label} {when(version.get('timestamp'))}")
+            typer.echo("  " + indented(body))
 
 
 @app.command()
 def thread(
     ctx: typer.Context,
     msg_id: Annotated[str, typer.Argument(help="Any message id of the thread.")],
+    show_cw: ShowCw = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show a thread: its root and the replies, oldest first."""
+    """Show a thread: its root and the replies, oldest first, each indented under the
+    message it answers."""
     with caller(ctx) as call:
-        messages = call.call("thread", root=thread_root(call, msg_id))
-        name_authors(call, messages)
-    print_messages(messages, as_json)
+        cards = call.call("thread", root=thread_root(call, msg_id))
+    print_cards(cards, as_json, show_cw, threaded=True)
 
 
 @app.command()

@@ -121,3 +121,90 @@ def format_private(m: dict[str, Any]) -> str:
     text = content.get("text")
     lines.append(indented(neutralise(text) if isinstance(text, str) else one_line(content)))
     return "\n".join(lines)
+
+
+def _plural(count: int, word: str, words: str) -> str:
+    return f"{count} {word if count == 1 else words}"
+
+
+def counts_line(card: dict[str, Any]) -> str | None:
+    """``2 replies · 3 likes · 1 repost · edited``: what happened to a post since (None:
+    nothing did)."""
+    counts = card.get("counts") or {}
+    parts = [
+        _plural(n, word, words)
+        for word, words, n in (
+            ("reply", "replies", counts.get("replies", 0)),
+            ("like", "likes", counts.get("likes", 0)),
+            ("repost", "reposts", counts.get("reposts", 0)),
+        )
+        if isinstance(n, int) and n > 0
+    ]
+    if card.get("edited"):
+        parts.append("edited")
+    return " \u00b7 ".join(parts) if parts else None
+
+
+def card_body(card: dict[str, Any], show_cw: bool) -> str:
+    """A card's text as read (neutralised): its current text, folded behind its content
+    warning unless ``show_cw``; or what stands in for content not shown."""
+    content = card.get("content")
+    if card.get("deleted"):
+        return "(deleted by its author)"
+    if card.get("private"):
+        return "(private message)"
+    if content is None:
+        return "(content not held)"
+    text = card.get("text")
+    if not isinstance(text, str):
+        from p2psocial.msgtypes.registry import describe
+
+        described = describe(content)
+        return neutralise(described) if described is not None else one_line(content)
+    body = neutralise(text)
+    cw = card.get("cw")
+    if isinstance(cw, str):
+        if not show_cw:
+            return f"[CW: {one_line(cw)}] (folded; --show-cw unfolds it)"
+        body = f"[CW: {one_line(cw)}]\n{body}"
+    if isinstance(content, dict) and isinstance(content.get("root"), str) and "depth" not in card:
+        body = f"(reply in {one_line(content['root'])})\n{body}"
+    return body
+
+
+def format_card(card: dict[str, Any], show_cw: bool = False, depth: int = 0) -> str:
+    """A post card (``timeline``, ``thread``, ``show``): head line, text, counts; a repost
+    with the card it shares quoted under it. ``depth`` indents a thread's replies."""
+    pad = "    " * depth
+    repost = card.get("repost")
+    what = "  reposted" if isinstance(repost, dict) else ""
+    head = f"{when(card['timestamp'])}  {author(card)}  #{card['seq']}{what}"
+    head += f"  {one_line(card['id'])}"
+    lines = [head]
+    if isinstance(repost, dict):
+        if isinstance(repost.get("comment"), str):
+            lines.append(indented(neutralise(repost["comment"])))
+        inner = repost.get("message")
+        if isinstance(inner, dict):
+            quoted = format_card(inner, show_cw)
+        else:
+            quoted = f"{one_line(repost.get('id'))}\n  (not held here yet)"
+        lines.append("\n".join("  | " + line for line in quoted.split("\n")))
+    else:
+        lines.append(indented(card_body(card, show_cw)))
+    extra = counts_line(card)
+    if extra is not None:
+        lines.append(f"  ({extra})")
+    return "\n".join(pad + line for line in "\n".join(lines).split("\n"))
+
+
+def print_cards(
+    cards: list[dict[str, Any]], as_json: bool, show_cw: bool = False, threaded: bool = False
+) -> None:
+    if as_json:
+        for card in cards:
+            emit_json(card)
+        return
+    for card in cards:
+        depth = card.get("depth", 0) if threaded else 0
+        typer.echo(format_card(card, show_cw, depth if isinstance(depth, int) else 0))

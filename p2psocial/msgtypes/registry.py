@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from p2psocial.msgtypes import about, contact, delete, post, pub, vote
+from p2psocial.msgtypes import about, contact, delete, edit, post, pub, repost, vote
 from p2psocial.msgtypes.base import ContentType, Link, reply_links
 
 if TYPE_CHECKING:
     from p2psocial.feed.content import Content
 
 TYPES: dict[str, ContentType] = {
-    t.name: t for t in (post.TYPE, contact.TYPE, pub.TYPE, vote.TYPE, delete.TYPE)
+    t.name: t
+    for t in (
+        post.TYPE,
+        contact.TYPE,
+        pub.TYPE,
+        vote.TYPE,
+        delete.TYPE,
+        about.TYPE,
+        edit.TYPE,
+        repost.TYPE,
+    )
 }
-TYPES[about.TYPE.name] = about.TYPE
 
 
 LINK_FIELDS: frozenset[str] = frozenset({"root"}).union(*(t.link_fields for t in TYPES.values()))

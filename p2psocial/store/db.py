@@ -51,7 +51,7 @@ import sqlite_utils
 from p2psocial.errors import DatabaseCorrupt, StorageError, StoreOwnerMismatch
 from p2psocial.store.schema import APPLICATION_ID, LATEST, META_SINCE, MIGRATIONS
 from p2psocial.store.verify import Verifier
-from p2psocial.store.views import View, default_views, rebuild_view
+from p2psocial.store.views import View, default_views, rebuild_views
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -457,6 +457,13 @@ class StructureCheck:
                 self._conn.interrupt()
 
 
+CACHE_KIB = 32 * 1024
+"""SQLite's page cache per connection (its default, 2 MiB, holds little of a big store's
+indexes: every timeline page would go to the OS for them)."""
+REBUILD_CACHE_KIB = 512 * 1024
+"""The page cache while views are rebuilt (given back afterwards)."""
+
+
 class StoreBase:
     """A p2psocial store in one SQLite file: the connection and its helpers."""
 
@@ -477,7 +484,9 @@ class StoreBase:
             from p2psocial.msgtypes.private import make_opener
 
             self.opener = make_opener(owner)
-        self.views: Sequence[View] = default_views(private=owner is not None)
+        self.views: Sequence[View] = default_views(
+            owner=owner.public if owner is not None else None
+        )
 
     @classmethod
     def open(
@@ -595,6 +604,7 @@ class StoreBase:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(version, LATEST):
             with self._transaction():
@@ -623,30 +633,39 @@ class StoreBase:
             log.info("store %s now records its owner: %s", self.path, self.owner.feed_id)
 
     def _sync_views(self) -> None:
-        """Rebuild every view whose recorded version is not its current one; forget the
-        version of a view this opening does not keep, so it is rebuilt when next kept."""
+        """Rebuild every view whose recorded version is not its current one (all of them in
+        one replay); forget the version of a view this opening does not keep, so it is
+        rebuilt when next kept."""
         recorded = dict(self._conn.execute("SELECT name, version FROM views").fetchall())
         active = {view.name for view in self.views}
         stale = [name for name in recorded if name not in active]
         if stale:
             with self._transaction() as conn:
                 conn.executemany("DELETE FROM views WHERE name = ?", [(n,) for n in stale])
-        for view in self.views:
-            if recorded.get(view.name) != view.version:
-                self.rebuild(view.name)
+        changed = [view.name for view in self.views if recorded.get(view.name) != view.version]
+        if changed:
+            self.rebuild(*changed)
 
-    def rebuild(self, name: str) -> int:
-        """Drop view ``name`` and index every stored entry into it again, in one
-        transaction. Returns the number of entries replayed."""
-        view = next((v for v in self.views if v.name == name), None)
-        if view is None:
-            raise StorageError(f"no view named {name!r} is kept by this store")
+    def rebuild(self, *names: str) -> int:
+        """Drop the views ``names`` (none: every view) and index every stored entry into
+        them again, in one replay and one transaction. Returns the number of stored
+        entries the replay covered."""
+        known = {view.name: view for view in self.views}
+        for name in names:
+            if name not in known:
+                raise StorageError(f"no view named {name!r} is kept by this store")
+        chosen = [known[n] for n in dict.fromkeys(names)] if names else list(self.views)
         with self._errors(), self._transaction() as conn:
-            replayed = rebuild_view(conn, view, self.opener, log)
-            conn.execute(
+            # a replay writes every view's b-trees at once: keep them in memory meanwhile
+            conn.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+            try:
+                replayed = rebuild_views(conn, chosen, self.opener, log)
+            finally:
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            conn.executemany(
                 "INSERT INTO views (name, version) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
-                (view.name, view.version),
+                [(view.name, view.version) for view in chosen],
             )
         return replayed
 

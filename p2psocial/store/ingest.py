@@ -23,6 +23,7 @@ from p2psocial.feed.entry import create_entry
 from p2psocial.feed.formats import decode_entry
 from p2psocial.model import ForkProof
 from p2psocial.msgtypes.delete import parse_delete
+from p2psocial.msgtypes.edit import parse_edit
 from p2psocial.msgtypes.registry import check_publish
 from p2psocial.store.db import StoreBase
 from p2psocial.store.views import open_private
@@ -104,6 +105,8 @@ class Ingest(StoreBase):
                 raise FeedForked("our own feed is marked forked; refusing to append")
             if isinstance(content, dict) and content.get("type") == "delete":
                 self._check_own_delete(conn, content, keys.public)
+            if isinstance(content, dict) and content.get("type") == "edit":
+                self._check_own_edit(conn, content, keys.public)
             entry = create_entry(keys, seq + 1, previous, now_ms, data)
             accepted = Accepted(entry, data, content_type(content), content)
             if opened is not None:
@@ -310,6 +313,26 @@ class Ingest(StoreBase):
             raise UnpublishableContent("that message is not stored here: nothing to delete")
         if row[0] != me:
             raise UnpublishableContent("you can delete only your own messages")
+        ctype = conn.execute("SELECT ctype FROM entries WHERE id = ?", (target,)).fetchone()[0]
+        if ctype == "delete":
+            raise UnpublishableContent("a delete is for good: it cannot be taken back")
+
+    @staticmethod
+    def _check_own_edit(conn: sqlite3.Connection, content: dict[str, Any], me: bytes) -> None:
+        parsed = parse_edit(content)
+        if parsed is None:
+            return  # check_publish has refused it already
+        row = conn.execute(
+            "SELECT author, ctype, content IS NULL FROM entries WHERE id = ?", (parsed[0],)
+        ).fetchone()
+        if row is None:
+            raise UnpublishableContent("that message is not stored here: nothing to edit")
+        if row[0] != me:
+            raise UnpublishableContent("you can edit only your own posts")
+        if row[2]:
+            raise UnpublishableContent("that post was deleted: there is nothing to edit")
+        if row[1] != "post":
+            raise UnpublishableContent(f"only posts can be edited, not a {row[1]!r} message")
 
     def _apply_deletions(self, conn: sqlite3.Connection, accepted: Sequence[Accepted]) -> None:
         """Take back the messages deleted by their own authors: new deletes in this batch,
@@ -329,11 +352,14 @@ class Ingest(StoreBase):
         gone: list[tuple[bytes, bytes, int]] = []
         for target, deleter in candidates:
             row = conn.execute(
-                "SELECT author, seq FROM entries WHERE id = ? AND content IS NOT NULL", (target,)
+                "SELECT author, seq, ctype FROM entries WHERE id = ? AND content IS NOT NULL",
+                (target,),
             ).fetchone()
-            if row is None or row[0] != deleter:
-                continue  # not held, already without content, or not the author's own
-            conn.execute("UPDATE entries SET content = NULL, ctype = NULL WHERE id = ?", (target,))
+            if row is None or row[0] != deleter or row[2] == "delete":
+                continue  # not held, already without content, not the author's own, or a
+                # delete (taken back, its target would come back: a delete is for good)
+            # ctype stays: what the entry was (a view shows a deleted post as deleted)
+            conn.execute("UPDATE entries SET content = NULL WHERE id = ?", (target,))
             gone.append((target, row[0], row[1]))
         if not gone:
             return

@@ -153,6 +153,20 @@ def _m8_petnames(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m9_mutes(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- Feeds we muted (issue #12): hidden from our views, still replicated (unlike a
+        -- block). Local, never published. IF NOT EXISTS: it may run again on a store
+        -- whose header was set back.
+        CREATE TABLE IF NOT EXISTS mutes (
+            feed        BLOB PRIMARY KEY,          -- 32-byte public key
+            set_ts      INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_peers,
@@ -162,6 +176,7 @@ MIGRATIONS: list[Migration] = [
     _m6_views,
     _m7_meta,
     _m8_petnames,
+    _m9_mutes,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

@@ -14,12 +14,15 @@ profiles), ``views/`` (derived tables).
 from __future__ import annotations
 
 from p2psocial.store.ingest import BatchResult, Ingest, PreparedBatch
+from p2psocial.store.notifications import Notifications
 from p2psocial.store.peers import Peers
+from p2psocial.store.posts import Posts
 from p2psocial.store.profiles import Profiles
-from p2psocial.store.reads import Reads
+from p2psocial.store.search import Search
+from p2psocial.store.social import Social
 
 __all__ = ["BatchResult", "PreparedBatch", "Store"]
 
 
-class Store(Ingest, Reads, Peers, Profiles):
+class Store(Ingest, Posts, Social, Notifications, Search, Peers, Profiles):
     """A p2psocial store in one SQLite file. Open it with :meth:`open`."""

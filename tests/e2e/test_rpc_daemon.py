@@ -336,6 +336,19 @@ def test_every_method_rejects_unknown_params(client: Client) -> None:
         "unlike": {"id": msg},
         "likes": {"id": msg},
         "delete": {"id": msg},
+        "edit": {"id": msg, "text": "x"},
+        "repost": {"id": msg},
+        "cards": {"ids": [msg]},
+        "history": {"id": msg},
+        "notifications": {},
+        "notifications.mark_read": {},
+        "channel": {"name": "x"},
+        "channels": {},
+        "mute": {"feed_id": other_feed(34)},
+        "unmute": {"feed_id": other_feed(34)},
+        "mutes": {},
+        "suggest": {},
+        "search": {"query": "x"},
     }
     assert set(valid) == set(client.call("methods"))
     for method, params in valid.items():

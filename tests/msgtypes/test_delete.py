@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,25 @@ def test_deleting_in_the_same_batch_never_shows_the_content(tmp_path: Path) -> N
         result = store.append_batch(both, NOW)
         assert result.stored[0].content is None and result.stored[0].value is None
         assert store.feed(A.public)[0].deleted
+
+
+def test_a_delete_is_for_good(tmp_path: Path) -> None:
+    """A delete of a delete is refused when we publish it and ignored when received: the
+    first delete stays applied, also after a rebuild (its target never comes back)."""
+    with Store.open(tmp_path / "s.sqlite") as store:
+        post = store.publish(A, {"type": "post", "text": "gone for good"}, NOW).entry
+        first = store.publish(A, delete_content(message_id(post.id)), NOW).entry
+        with pytest.raises(UnpublishableContent, match="for good"):
+            store.publish(A, delete_content(message_id(first.id)), NOW)
+    two = _feed(B, [{"type": "post", "text": "b's"}])
+    two = _feed(B, [{"type": "post", "text": "b's"}, delete_content(_id(two[0]))])
+    three = _feed(
+        B,
+        [{"type": "post", "text": "b's"}, delete_content(_id(two[0])), delete_content(_id(two[1]))],
+    )
+    with Store.open(tmp_path / "t.sqlite") as store:
+        assert not store.append_batch(three, NOW).errors
+        for _ in range(2):
+            assert store.get(hashlib.sha256(three[0][0]).digest()).deleted
+            assert store.get(hashlib.sha256(three[1][0]).digest()).content is not None
+            store.rebuild("deletions")

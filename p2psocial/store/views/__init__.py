@@ -10,7 +10,8 @@ is a plug-in with a name and a version (:class:`View`):
   transaction* (and for our own publishes), so a view can never lag behind or miss an
   entry, whatever crashes when;
 - :meth:`View.purge` removes what a feed contributed (when we block it);
-- :func:`rebuild_view` replays every stored entry in receive order into a fresh copy.
+- :func:`rebuild_views` replays every stored entry in receive order into fresh copies of
+  some views, decoding each entry once for all of them.
 
 The ``views`` table records the version each view's tables were built by. When a view's
 code changes what it stores, its version goes up, and the next opening of the store
@@ -26,20 +27,35 @@ bytes.
 
 from __future__ import annotations
 
-from p2psocial.store.views.base import View, open_private, rebuild_view
+from p2psocial.store.views.base import View, open_private, rebuild_view, rebuild_views
+from p2psocial.store.views.channels import ChannelsView
 from p2psocial.store.views.contacts import ContactsView
 from p2psocial.store.views.deletions import DeletionsView
 from p2psocial.store.views.inbox import InboxView
 from p2psocial.store.views.links import LinksView
+from p2psocial.store.views.notifications import NotificationsView
+from p2psocial.store.views.posts import PostsView
 from p2psocial.store.views.profiles import ProfilesView
+from p2psocial.store.views.search import SearchView
 from p2psocial.store.views.votes import VotesView
 
-__all__ = ["View", "default_views", "open_private", "rebuild_view"]
+__all__ = ["View", "default_views", "open_private", "rebuild_view", "rebuild_views"]
 
 
-def default_views(*, private: bool) -> list[View]:
-    """The views a store keeps; ``private``: also the inbox (needs the owner's key)."""
-    views: list[View] = [ContactsView(), LinksView(), VotesView(), DeletionsView(), ProfilesView()]
-    if private:
+def default_views(*, owner: bytes | None) -> list[View]:
+    """The views a store keeps; ``owner``: the public key of the store's owner, whose
+    views (the inbox: it needs the owner's key) are kept only when the owner opens it."""
+    views: list[View] = [
+        ContactsView(),
+        LinksView(),
+        VotesView(),
+        DeletionsView(),
+        ProfilesView(),
+        PostsView(),
+        ChannelsView(),
+        SearchView(),
+    ]
+    if owner is not None:
         views.append(InboxView())
+        views.append(NotificationsView(owner))
     return views

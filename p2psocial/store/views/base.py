@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import cbor2
+
 from p2psocial.errors import InvalidEntry
 from p2psocial.feed.chain import Accepted
-from p2psocial.feed.content import content_type, decode_content
 from p2psocial.feed.formats import decode_entry
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ class View:
         """Remove every row these entries (id, author, seq) gave this view: their author
         deleted them. A view whose rows come from entries must override this."""
 
+    def rebuilt(self, conn: sqlite3.Connection) -> None:
+        """Called once a rebuild has replayed every stored entry: for rows that come from
+        what entries no longer hold (a post its author deleted is still shown deleted)."""
+
     def purge(self, conn: sqlite3.Connection, author: bytes) -> None:
         """Remove every row ``author``'s entries gave this view (each table's ``author``)."""
         for table in self.tables:
@@ -88,13 +93,32 @@ def open_private(batch: Sequence[Accepted], opener: Opener) -> None:
                 item.plaintext, item.private_value = opened
 
 
-def stored_entries(conn: sqlite3.Connection) -> Iterator[list[Accepted]]:
-    """Every stored entry, decoded, in receive order, in chunks."""
+def stored_entries(
+    conn: sqlite3.Connection, content_types: frozenset[str] | None = None
+) -> Iterator[list[Accepted]]:
+    """Every stored entry, decoded, in receive order, in chunks; ``content_types``: only
+    the public entries of these types (``""``: also private ones), None: all of them.
+
+    Content was checked when it was stored, so it is decoded without the canonical-form
+    check here (a row whose content no longer decodes is left out: damage is for
+    ``p2psocial check`` to report, never for a view to index)."""
+    where = ""
+    if content_types is not None:
+        named = sorted(t for t in content_types if t)
+        clauses = [f"ctype IN ({','.join('?' * len(named))})"] if named else []
+        if "" in content_types:
+            clauses.append("(ctype IS NULL AND content IS NOT NULL)")
+        where = f" AND ({' OR '.join(clauses) or '0'})"
+        params: tuple[object, ...] = tuple(named)
+    else:
+        params = ()
+    loads = cbor2.loads
     last = 0
     while True:
         rows = conn.execute(
-            "SELECT rx, raw, content, ctype, rx_ts FROM entries WHERE rx > ? ORDER BY rx LIMIT ?",
-            (last, REBUILD_CHUNK),
+            "SELECT rx, raw, content, ctype, rx_ts FROM entries "
+            f"WHERE rx > ?{where} ORDER BY rx LIMIT ?",
+            (last, *params, REBUILD_CHUNK),
         ).fetchall()
         if not rows:
             return
@@ -103,32 +127,68 @@ def stored_entries(conn: sqlite3.Connection) -> Iterator[list[Accepted]]:
             value = None
             if content is not None:
                 try:
-                    value = decode_content(content)
-                except InvalidEntry:  # validated when stored; never index what is not
+                    value = loads(content)
+                    entry = decode_entry(raw)
+                except Exception:  # damaged in the file (cbor2 raises several types)
                     continue
-            item = Accepted(decode_entry(raw), content, ctype, value)
-            item.content_type = content_type(value) if value is not None else None
+                if type(value) is dict:
+                    kind = value.get("type")
+                    ctype = kind if type(kind) is str else None
+                elif type(value) is bytes:
+                    ctype = None
+                else:
+                    continue
+            else:
+                try:
+                    entry = decode_entry(raw)
+                except InvalidEntry:
+                    continue
+                ctype = None
+            item = Accepted(entry, content, ctype, value)
             item.received = rx_ts
             chunk.append(item)
         last = rows[-1][0]
         yield chunk
 
 
+def rebuild_views(
+    conn: sqlite3.Connection, views: Sequence[View], opener: Opener | None, log: logging.Logger
+) -> int:
+    """Drop ``views`` and replay every stored entry into them in one pass (in the caller's
+    transaction): each entry is read and decoded once for all of them, and when every view
+    names its content types, entries of other types are not even read. Returns the number
+    of stored entries the replay covered."""
+    if not views:
+        return 0
+    names = ", ".join(f"{v.name} (version {v.version})" for v in views)
+    wanted: frozenset[str] | None = frozenset()
+    for view in views:
+        if view.content_types is None or wanted is None:
+            wanted = None
+        else:
+            wanted = wanted | view.content_types
+    total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+    log.info("rebuilding %s from the stored entries", names)
+    for view in views:
+        view.drop(conn)
+        view.create(conn)
+    private = opener is not None and any(view.private for view in views)
+    done = 0
+    for chunk in stored_entries(conn, wanted):
+        if private and opener is not None:
+            open_private(chunk, opener)
+        index_all(views, conn, chunk)
+        done += len(chunk)
+        if done % (REBUILD_CHUNK * 20) < len(chunk) and total > REBUILD_CHUNK:
+            log.info("rebuilding %s: %d of %d entries", names, done, total)
+    for view in views:
+        view.rebuilt(conn)
+    return int(total)
+
+
 def rebuild_view(
     conn: sqlite3.Connection, view: View, opener: Opener | None, log: logging.Logger
 ) -> int:
-    """Drop ``view`` and replay every stored entry into it (in the caller's transaction).
-    Returns the number of entries replayed."""
-    total = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-    log.info("rebuilding view %s (version %d) from %d entries", view.name, view.version, total)
-    view.drop(conn)
-    view.create(conn)
-    done = 0
-    for chunk in stored_entries(conn):
-        if view.private and opener is not None:
-            open_private(chunk, opener)
-        index_all([view], conn, chunk)
-        done += len(chunk)
-        if total > REBUILD_CHUNK:
-            log.info("rebuilding view %s: %d of %d entries", view.name, done, total)
-    return done
+    """Drop ``view`` and replay every stored entry it indexes into it (in the caller's
+    transaction). Returns the number of stored entries the replay covered."""
+    return rebuild_views(conn, [view], opener, log)
