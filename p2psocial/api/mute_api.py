@@ -11,16 +11,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.api.params import feed_id_param
+from p2psocial.api.naming import feed_param
 from p2psocial.errors import InvalidParams
 from p2psocial.identity import feed_id
-from p2psocial.msgtypes.names import (
-    Unresolved,
-    display_names,
-    names_known,
-    resolve_name,
-    unresolved_message,
-)
+from p2psocial.msgtypes.names import display_names
 
 if TYPE_CHECKING:
     from p2psocial.api.params import Params
@@ -38,31 +32,12 @@ def register_mute_methods(registry: MethodRegistry, app: App) -> None:
     async def target(params: Params) -> tuple[str, bytes]:
         """The feed a ``mute``/``unmute`` call names: ``feed_id``, or ``name`` (a name
         you know it by, resolved as ``post`` resolves ``@NAME``)."""
-        text = params.optional_str("feed_id")
-        name = params.optional_str("name", max_length=200)
+        named = "name" in params
+        feed = await feed_param(app, params)
         params.reject_unknown()
-        if text is not None and name is None:
-            feed = feed_id_param(text, "feed_id")
-        elif name is not None and text is None:
-            feed = await app.gateway.read(lambda s: _by_name(s, name.removeprefix("@")))
-            text = feed_id(feed)
-        else:
-            raise InvalidParams("give either 'feed_id' or 'name' (not both)", "feed_id")
         if feed == me:
-            raise InvalidParams("you cannot mute yourself", "name" if name else "feed_id")
-        return text, feed
-
-    def _by_name(store: Store, name: str) -> bytes:
-        data = store.name_data(me)
-        found = resolve_name(name, names_known(data))
-        if not isinstance(found, Unresolved):
-            return found
-        shown = display_names(found.candidates, data)
-        error = InvalidParams(f"parameter 'name': {unresolved_message([found], shown)}", "name")
-        error.data["candidates"] = {
-            name: [{"feed_id": feed_id(f), "display_name": shown[f]} for f in found.candidates]
-        }
-        raise error
+            raise InvalidParams("you cannot mute yourself", "name" if named else "feed_id")
+        return feed_id(feed), feed
 
     @registry.method("mute")
     async def mute(params: Params, ctx: CallContext) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.naming import feed_param
 from p2psocial.api.params import feed_id_param
 from p2psocial.errors import InvalidParams, RpcError, UnpublishableContent
 from p2psocial.identity import feed_id
@@ -60,9 +61,8 @@ def register_profile_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("profile")
     async def profile(params: Params, ctx: CallContext) -> Any:
-        text = params.optional_str("feed_id")
+        feed = await feed_param(app, params, default=me)
         params.reject_unknown()
-        feed = me if text is None else feed_id_param(text, "feed_id")
         return await app.gateway.read(lambda s: profile_of(s, feed))
 
     @registry.method("profile.set")

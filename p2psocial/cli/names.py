@@ -25,9 +25,9 @@ def profile(
     target: Annotated[
         str | None,
         typer.Argument(
-            help="A feed id (@...ed25519) to show (default: your own), or 'set' to publish "
-            "your own profile.",
-            metavar="[@FEED | set]",
+            help="A feed id (@...ed25519) or a name you know someone by, to show (default: "
+            "your own), or 'set' to publish your own profile.",
+            metavar="[@FEED | NAME | set]",
         ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="With 'set': your name.")] = None,
@@ -55,7 +55,7 @@ def profile(
     if given:
         fail("--name, --bio and --avatar go with 'profile set'")
     with caller(ctx) as call:
-        shown = call.call("profile", **({"feed_id": target} if target is not None else {}))
+        shown = call.call("profile", **_feed_or_name(target))
     if as_json:
         emit_json(shown)
     else:
@@ -84,3 +84,19 @@ def name(
     if not result["changed"]:
         typer.echo("unchanged")
     _print_profile(result)
+
+
+def _feed_or_name(target: str | None) -> dict[str, str]:
+    """The ``profile`` params for what was typed: a feed id, else a name (None: yours)."""
+    from p2psocial.errors import InvalidId
+    from p2psocial.identity import parse_feed_id
+
+    if target is None:
+        return {}
+    try:
+        parse_feed_id(target)
+    except InvalidId:
+        if target.startswith("@") and target.endswith(".ed25519"):
+            return {"feed_id": target}  # a malformed id: its error names it
+        return {"name": target}
+    return {"feed_id": target}

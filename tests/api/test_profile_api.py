@@ -117,3 +117,16 @@ def test_name_params_are_checked(caller: LocalCaller) -> None:
     with pytest.raises(RpcError) as info:
         caller.call("profile", feed_id="@nope")
     assert info.value.code == INVALID_ID
+
+
+def test_profile_by_name(world) -> None:
+    caller, feeds = world
+    feeds.add(BOB, {"type": "about", "about": BOB.feed_id, "name": "Bobby"})
+    assert caller.call("profile", name="bobby")["feed_id"] == BOB.feed_id
+    assert caller.call("profile", name="@Bobby")["name"] == "Bobby"
+    with pytest.raises(RpcError) as info:
+        caller.call("profile", name="nobody")
+    assert info.value.data["param"] == "name" and "nobody" in info.value.message
+    with pytest.raises(RpcError) as info:
+        caller.call("profile", name="Bobby", feed_id=BOB.feed_id)
+    assert info.value.data["param"] == "feed_id"

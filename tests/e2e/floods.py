@@ -15,7 +15,9 @@ from typing import Any
 from p2psocial.client import Client
 from p2psocial.feed.content import encode_content
 from p2psocial.feed.entry import create_entry
+from p2psocial.feed.formats import decode_entry
 from p2psocial.identity import Keypair, feed_id
+from p2psocial.msgtypes.contact import contact_content
 from p2psocial.store.store import Store
 
 TIMELINE_BATCH = (
@@ -112,12 +114,16 @@ def make_feeds(entries: int, authors: int) -> tuple[list[tuple[bytes, bytes]], l
 
 
 def prefill(store_path: Path, data: list[tuple[bytes, bytes]], owner: Keypair) -> None:
-    """Store ``data`` offline, in ``owner``'s store (no daemon runs on it)."""
+    """Store ``data`` offline, in ``owner``'s store (no daemon runs on it), and follow
+    its authors, so their posts are ``owner``'s timeline (what the big reads read)."""
     with Store.open(store_path, owner=owner) as store:
         batches = (data[i : i + 5000] for i in range(0, len(data), 5000))
         for result in store.append_stream(batches, lambda: 1_800_000_000_000):
             if result.errors:
                 raise AssertionError(f"setup failed: {result.errors}")
+        for author in sorted({decode_entry(raw).author for raw, _ in data}):
+            follow = contact_content(author, following=True, blocking=False)
+            store.publish(owner, follow, 1_800_000_000_000)
 
 
 # ------------------------------------------------------------------------------- raw clients
