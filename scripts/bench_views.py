@@ -24,7 +24,7 @@ raw entry and content bytes it holds.
 The machine's own limits, measured in the same run on a plain SQLite connection:
 ``sql_scan_rows_per_s`` (``SELECT count(*), sum(length(raw)) ... FROM entries``, the
 floor of any replay of the entries), ``sql_page_p50_ms`` / ``p99`` (the 50 newest entries'
-bytes by the ``sort_ts`` index, the floor of a timeline page) and ``call_floor_p50_ms`` /
+bytes in receive order, the floor of a timeline page) and ``call_floor_p50_ms`` /
 ``p99`` (``whoami`` through the same caller: what every call costs before any store work).
 
 Targets (issue #12): every p99 under 20 ms; rebuild at least 100,000 entries/s; store
@@ -594,7 +594,7 @@ def machine_limits(path: Path, samples: int) -> dict[str, Any]:
                 "SELECT count(*), sum(length(raw)), coalesce(sum(length(content)), 0) FROM entries"
             ).fetchone()
             scan_s = min(scan_s, time.perf_counter() - start)
-        page = "SELECT raw, content FROM entries ORDER BY sort_ts DESC LIMIT 50"
+        page = "SELECT raw, content FROM entries ORDER BY rx DESC LIMIT 50"
         start = time.perf_counter()
         conn.execute(page).fetchall()
         cold_ms = (time.perf_counter() - start) * 1000

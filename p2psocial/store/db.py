@@ -230,6 +230,9 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_PARTIAL = re.compile(r"\bWHERE\b(.*)$", re.IGNORECASE | re.DOTALL)
+
+
 def _probe(conn: sqlite3.Connection) -> None:
     """Walk to the first and the last leaf of every table and index b-tree: a few pages
     each, so damaged roots and damaged right edges (where the latest writes went) show at
@@ -253,9 +256,11 @@ def _probe(conn: sqlite3.Connection) -> None:
             if not columns or columns[0] is None:
                 continue  # an expression index: none of ours
             c, i = _quoted(columns[0]), _quoted(name)
+            partial = _PARTIAL.search(sql or "")  # a partial index: only its own rows
+            where = f" WHERE {partial.group(1).strip()}" if partial else ""
             for direction in ("", " DESC"):
                 queries.append(
-                    f"SELECT {c} FROM {t} INDEXED BY {i} ORDER BY {c}{direction} LIMIT 1"
+                    f"SELECT {c} FROM {t} INDEXED BY {i}{where} ORDER BY {c}{direction} LIMIT 1"
                 )
     conn.text_factory = bytes  # rows are read for their pages: damaged text is no error here
     try:
@@ -457,11 +462,9 @@ class StructureCheck:
                 self._conn.interrupt()
 
 
-CACHE_KIB = 32 * 1024
-"""SQLite's page cache per connection (its default, 2 MiB, holds little of a big store's
-indexes: every timeline page would go to the OS for them)."""
 REBUILD_CACHE_KIB = 512 * 1024
-"""The page cache while views are rebuilt (given back afterwards)."""
+"""SQLite's page cache while views are rebuilt (every view's b-trees are written at
+once); the connection's own (SQLite's default, 2 MiB) is set back afterwards."""
 
 
 class StoreBase:
@@ -604,7 +607,6 @@ class StoreBase:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(version, LATEST):
             with self._transaction():
@@ -657,11 +659,12 @@ class StoreBase:
         chosen = [known[n] for n in dict.fromkeys(names)] if names else list(self.views)
         with self._errors(), self._transaction() as conn:
             # a replay writes every view's b-trees at once: keep them in memory meanwhile
+            cache = conn.execute("PRAGMA cache_size").fetchone()[0]
             conn.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
             try:
                 replayed = rebuild_views(conn, chosen, self.opener, log)
             finally:
-                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                conn.execute(f"PRAGMA cache_size = {int(cache)}")
             conn.executemany(
                 "INSERT INTO views (name, version) VALUES (?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET version = excluded.version",

@@ -1,5 +1,6 @@
-"""Reading what people post: the timeline, threads, and what changed a post since
-(edits, likes, replies, reposts, a carried original): the ``posts`` view, read."""
+"""Reading what people post: the timeline (the ``entries_posts`` index of the ``posts``
+view), and what changed a post since (edits, likes, replies, reposts, a carried
+original)."""
 
 from __future__ import annotations
 
@@ -60,12 +61,12 @@ class Posts(Reads):
         first: (sort time, message) pairs; ``before``: only those sorted before it (ms)."""
         with self._errors():
             rows = self._conn.execute(
-                "SELECT p.sort_ts, e.id, e.author, e.seq, e.raw, e.content, e.ts, e.rx_ts "
-                "FROM posts p JOIN entries e ON e.author = p.author AND e.seq = p.seq "
-                "WHERE p.sort_ts < ? AND (p.author = ? OR p.author IN "
+                "SELECT sort_ts, id, author, seq, raw, content, ts, rx_ts "
+                "FROM entries INDEXED BY entries_posts "
+                "WHERE ctype IN ('post', 'repost') AND sort_ts < ? AND (author = ? OR author IN "
                 "(SELECT contact FROM contacts WHERE author = ? AND following = 1 "
-                "AND blocking = 0)) AND p.author NOT IN (SELECT feed FROM mutes) "
-                "ORDER BY p.sort_ts DESC, p.author DESC, p.seq DESC LIMIT ?",
+                "AND blocking = 0)) AND author NOT IN (SELECT feed FROM mutes) "
+                "ORDER BY sort_ts DESC, author DESC, rx DESC LIMIT ?",
                 (before if before is not None else _NEVER, me, me, limit),
             ).fetchall()
         messages = self._deleted_marked([self._row_message(r[1:]) for r in rows])

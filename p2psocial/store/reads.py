@@ -106,16 +106,6 @@ class Reads(StoreBase):
                 (author, seq, limit),
             ).fetchall()
 
-    def timeline(self, *, limit: int = 50, before: int | None = None) -> list[Message]:
-        """Newest first by min(claimed time, receive time), optionally before a time."""
-        with self._errors():
-            rows = self._conn.execute(
-                f"SELECT {_MSG_COLUMNS} FROM entries WHERE sort_ts < ? "
-                "ORDER BY sort_ts DESC, rx DESC LIMIT ?",
-                (before if before is not None else 2**63 - 1, limit),
-            ).fetchall()
-        return self._deleted_marked([self._row_message(r) for r in rows])
-
     def thread(self, root: bytes, *, limit: int = 500) -> list[Message]:
         """The root message (if held) and its replies, oldest first."""
         with self._errors():

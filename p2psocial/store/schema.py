@@ -167,6 +167,12 @@ def _m9_mutes(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m10_no_entry_sort_index(db: sqlite_utils.Database) -> None:
+    """Timelines walk the ``posts`` view (issue #12): the entries' own sort index, kept
+    up to date on every stored entry, served nothing any more."""
+    db.execute("DROP INDEX IF EXISTS entries_sort")
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_peers,
@@ -177,6 +183,7 @@ MIGRATIONS: list[Migration] = [
     _m7_meta,
     _m8_petnames,
     _m9_mutes,
+    _m10_no_entry_sort_index,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from p2psocial.errors import StorageError
+from p2psocial.model import Message
 from p2psocial.store.gateway import READ_CLIENT, InlineGateway, StoreGateway
 from p2psocial.store.store import Store
 from tests.helpers import make_keys
@@ -22,13 +23,17 @@ def post(store: Store, text: str) -> None:
     store.publish(A, {"type": "post", "text": text}, 10)
 
 
+def newest(store: Store) -> list[Message]:
+    return store.feed(A.public, reverse=True)
+
+
 def test_a_read_only_connection_sees_commits_and_cannot_write(store: Store) -> None:
     post(store, "one")
     reader = Store.open_read_only(store.path)
     try:
-        assert [m.text for m in reader.timeline()] == ["one"]
+        assert [m.text for m in newest(reader)] == ["one"]
         post(store, "two")  # committed by the writer: the next read sees it
-        assert [m.text for m in reader.timeline()] == ["two", "one"]
+        assert [m.text for m in newest(reader)] == ["two", "one"]
         with pytest.raises(StorageError, match="readonly"):
             post(reader, "three")
         assert store.counts()["entries"] == 2
@@ -60,10 +65,10 @@ async def test_reads_run_beside_a_writer_that_is_busy(store: Store) -> None:
             nursery.start_soon(gateway.run, long_write)
             await trio.sleep(0.05)
             with trio.fail_after(5):  # the writer is held: a read does not wait for it
-                texts = await gateway.read(lambda s: [m.text for m in s.timeline()])
+                texts = await gateway.read(lambda s: [m.text for m in newest(s)])
             assert "before" in texts
             release.set()
-        assert (await gateway.read(lambda s: s.timeline()))[0].text == "slow"
+        assert (await gateway.read(lambda s: newest(s)))[0].text == "slow"
     assert gateway.reader_count == 0  # closed with the gateway; the store stays open
     assert await gateway.read(lambda s: s.counts()["entries"]) == 2  # on the writer now
 
@@ -114,4 +119,4 @@ async def test_a_cancelled_wait_gives_its_turn_back(store: Store) -> None:
 async def test_inline_reads_for_the_cli(store: Store) -> None:
     post(store, "inline")
     gateway = InlineGateway(store)
-    assert [m.text for m in await gateway.read(lambda s: s.timeline())] == ["inline"]
+    assert [m.text for m in await gateway.read(lambda s: newest(s))] == ["inline"]

@@ -4,12 +4,15 @@ import itertools
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from p2psocial.errors import BadSignature, DatabaseCorrupt, NotFound, SequenceError, StorageError
 from p2psocial.feed.content import encode_content
 from p2psocial.feed.entry import create_entry
+from p2psocial.model import Message
+from p2psocial.msgtypes.contact import contact_content
 from p2psocial.store.schema import LATEST
 from p2psocial.store.store import Store
 from tests.helpers import make_feed, make_keys, pairs
@@ -130,18 +133,24 @@ def test_forged_fork_with_bad_signature_is_not_a_proof(store: Store) -> None:
     assert store.forks() == []
 
 
+def _timeline(store: Store, **kw: Any) -> list[Message]:
+    return [m for _t, m in store.timeline_page(B.public, **kw)]
+
+
 def test_timeline_newest_first(store: Store) -> None:
     store.append_batch(pairs(make_feed(A, 3, ts=100)), now_ms=10_000)
+    store.publish(B, contact_content(A.public, following=True, blocking=False), 4_000)
     store.publish(B, {"type": "post", "text": "now"}, 5_000)
-    times = [m.timestamp for m in store.timeline(limit=10)]
+    times = [m.timestamp for m in _timeline(store, limit=10)]
     assert times == [5_000, 103, 102, 101]
-    assert [m.timestamp for m in store.timeline(limit=10, before=103)] == [102, 101]
+    assert [m.timestamp for m in _timeline(store, limit=10, before=103)] == [102, 101]
 
 
 def test_future_timestamps_do_not_pin_to_top(store: Store) -> None:
     store.append_batch(pairs(make_feed(A, 1, ts=10**15)), now_ms=1_000)
+    store.publish(B, contact_content(A.public, following=True, blocking=False), 1_500)
     store.publish(B, {"type": "post", "text": "later"}, 2_000)
-    assert store.timeline(limit=1)[0].author == B.public
+    assert _timeline(store, limit=1)[0].author == B.public
 
 
 def test_get_missing(store: Store) -> None:
@@ -226,4 +235,4 @@ def test_a_damaged_row_is_reported_as_damage_not_a_crash(tmp_path: Path) -> None
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE entries SET raw = x'8801' WHERE id = ?", (msg.id,))
     with Store.open(path) as s, pytest.raises(DatabaseCorrupt, match="p2psocial check"):
-        s.timeline()
+        s.feed(A.public)

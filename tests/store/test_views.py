@@ -31,7 +31,6 @@ VIEW_TABLES = (
     "inbox",
     "votes",
     "deletions",
-    "posts",
     "edits",
     "reposted",
     "channels",

@@ -1,12 +1,9 @@
-"""The ``posts`` view: what a timeline shows, and how posts changed since.
+"""The ``posts`` view: what a timeline walks, and how posts changed since.
 
-From ``post``, ``repost``, ``edit`` and ``delete`` content (``msgtypes/``):
-
-- ``posts``: one small row per public post or repost, clustered by time (``sort_ts``,
-  then author and sequence, which find the entry) so a timeline page is one backwards
-  walk; ``kind`` says a top-level post
-  (0), a reply (1), a repost (2), or a post or repost its author deleted (3: the row stays
-  so the timeline can show it as deleted, nothing of its content does);
+- ``entries_posts``: a partial index of the entries that are posts or reposts, by sort
+  time and author, so a timeline page is one backwards walk of it. SQLite keeps it as
+  entries are stored (no Python runs per post); a post its author deleted keeps its
+  ``ctype`` (``store/ingest.py``), so it stays in place and is shown as deleted;
 - ``edits``: each valid ``edit`` (its author wrote the target, held and not deleted):
   the new text by sequence, so the latest wins and the history can be shown;
 - ``reposted``: the original entry and content a repost carried, when it verifies
@@ -31,26 +28,19 @@ if TYPE_CHECKING:
 
     from p2psocial.feed.chain import Accepted
 
-POST, REPLY, REPOST, DELETED = 0, 1, 2, 3
-
 
 class PostsView(View):
     name = "posts"
-    version = 1
-    tables = ("posts", "edits", "reposted")
-    content_types = frozenset({"post", "repost", "edit", "delete"})
+    version = 2
+    tables = ("edits", "reposted")
+    content_types = frozenset({"repost", "edit", "delete"})
 
     def create(self, conn: sqlite3.Connection) -> None:
         execute_all(
             conn,
             """
-            CREATE TABLE posts (
-                sort_ts     INTEGER NOT NULL,          -- min(claimed time, receive time)
-                author      BLOB NOT NULL,
-                seq         INTEGER NOT NULL,
-                kind        INTEGER NOT NULL,          -- 0 post, 1 reply, 2 repost, 3 deleted
-                PRIMARY KEY (sort_ts, author, seq)
-            ) WITHOUT ROWID;
+            CREATE INDEX entries_posts ON entries (sort_ts, author)
+                WHERE ctype IN ('post', 'repost');
             CREATE TABLE edits (
                 target      BLOB NOT NULL,             -- the post edited
                 seq         INTEGER NOT NULL,          -- the edit's sequence in its feed
@@ -74,26 +64,17 @@ class PostsView(View):
         )
 
     def index(self, conn: sqlite3.Connection, batch: Sequence[Accepted]) -> None:
-        posts, edits, carried, deletes = [], [], [], []
+        edits, carried, deletes = [], [], []
         for item in batch:
             value = item.value
             if type(value) is not dict:
                 continue
             entry = item.entry
             kind = item.content_type
-            if kind == "post":
-                if type(value.get("text")) is not str:
-                    continue
-                shape = REPLY if "root" in value else POST
-                posts.append((min(entry.timestamp, item.received), entry.author, entry.seq, shape))
-            elif kind == "repost":
+            if kind == "repost":
                 parsed = parse_repost(value)
-                if parsed is None:
-                    continue
-                sort_ts = min(entry.timestamp, item.received)
-                posts.append((sort_ts, entry.author, entry.seq, REPOST))
-                original = embedded(value)
-                if original is not None:
+                original = embedded(value) if parsed is not None else None
+                if parsed is not None and original is not None:
                     carried.append(
                         (
                             parsed[0],
@@ -113,11 +94,6 @@ class PostsView(View):
                 deleted = parse_delete(value)
                 if deleted is not None:
                     deletes.append((deleted, entry.author))
-        if posts:
-            conn.executemany(
-                "INSERT OR IGNORE INTO posts (sort_ts, author, seq, kind) VALUES (?, ?, ?, ?)",
-                posts,
-            )
         if edits or carried:  # what an applied delete took back stays out (on rebuild too)
             edits = [e for e in edits if _editable(conn, e[0], e[2])]
             carried = [c for c in carried if not _deleted(conn, c[0], c[3])]
@@ -136,27 +112,18 @@ class PostsView(View):
         if deletes:  # the original's author took it back: drop the copies reposts carried
             conn.executemany("DELETE FROM reposted WHERE id = ? AND origin = ?", deletes)
 
+    def drop(self, conn: sqlite3.Connection) -> None:
+        super().drop(conn)
+        conn.execute("DROP INDEX IF EXISTS entries_posts")
+        conn.execute("DROP TABLE IF EXISTS posts")  # version 1 kept a table of its own
+
     def forget(self, conn: sqlite3.Connection, entries: Sequence[tuple[bytes, bytes, int]]) -> None:
         for msg, author, seq in entries:
-            row = conn.execute("SELECT sort_ts FROM entries WHERE id = ?", (msg,)).fetchone()
-            if row is not None:
-                conn.execute(
-                    "UPDATE posts SET kind = ? WHERE sort_ts = ? AND author = ? AND seq = ?",
-                    (DELETED, row[0], author, seq),
-                )
             # a deleted post loses its edits; a deleted edit no longer counts
             conn.execute("DELETE FROM edits WHERE target = ? AND author = ?", (msg, author))
             conn.execute("DELETE FROM edits WHERE author = ? AND seq = ?", (author, seq))
             conn.execute("DELETE FROM reposted WHERE id = ? AND origin = ?", (msg, author))
             conn.execute("DELETE FROM reposted WHERE via = ?", (msg,))
-
-    def rebuilt(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT OR IGNORE INTO posts (sort_ts, author, seq, kind) "
-            "SELECT sort_ts, author, seq, ? FROM entries "
-            "WHERE content IS NULL AND ctype IN ('post', 'repost')",
-            (DELETED,),
-        )
 
     def purge(self, conn: sqlite3.Connection, author: bytes) -> None:
         super().purge(conn, author)
