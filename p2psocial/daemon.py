@@ -286,8 +286,8 @@ async def _serve(
         _write_info(home, keys, network)
         log.info("daemon %s listening on %s", keys.feed_id, network.listen)
         # What start-up made (modules, the config, the store's views) lives as long as
-        # the daemon: out of the collector's sight, a full collection inside a request
-        # takes ~1 ms instead of ~10 (bench_views: the thread p99).
+        # the daemon: out of the collector's sight, full collections that land inside a
+        # request are shorter (bench_views at 1M entries: thread p99 18.8 -> 10 ms).
         gc.freeze()
         task_status.started(node)
         try:
