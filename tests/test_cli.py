@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,20 @@ def cli(request: pytest.FixtureRequest, cli_env: dict[str, str]):
     c = Cli(cli_env, request.param)
     yield c
     c.stop()
+
+
+@pytest.fixture
+def offline(cli_env: dict[str, str]) -> Cli:
+    """The console script on a home made with ``init``, without a daemon (for tests that
+    put other people's feeds in the store between commands)."""
+    c = Cli(cli_env, "offline")
+    c("init")
+    return c
+
+
+def lines(out: str) -> list[Any]:
+    """``--json`` output: one JSON value per line."""
+    return [json.loads(x) for x in out.splitlines()]
 
 
 def test_help_lists_commands(cli_env: dict[str, str]) -> None:

@@ -13,20 +13,11 @@ from p2psocial.identity import Keypair, feed_id
 from p2psocial.store.store import Store
 from tests.helpers import make_keys, signed_feed
 from tests.hostile_text import HOSTILE, SHOWN, assert_json_lines_safe, assert_terminal_safe
-from tests.test_cli import Cli, home, raw
+from tests.test_cli import Cli, home, lines, offline, raw
+
+__all__ = ["offline"]  # a fixture
 
 BOB = make_keys(97)
-
-
-@pytest.fixture
-def offline(cli_env: dict[str, str]) -> Cli:
-    c = Cli(cli_env, "offline")
-    c("init")
-    return c
-
-
-def lines(out: str) -> list[Any]:
-    return [json.loads(x) for x in out.splitlines()]
 
 
 def add_feed(cli: Cli, keys: Keypair, contents: list[dict[str, Any]]) -> None:

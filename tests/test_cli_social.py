@@ -18,7 +18,9 @@ from p2psocial.msgtypes.contact import contact_content
 from p2psocial.store.store import Store
 from tests.helpers import Feeds, make_keys
 from tests.hostile_text import HOSTILE, SHOWN, assert_json_lines_safe, assert_terminal_safe
-from tests.test_cli import Cli, home, raw
+from tests.test_cli import Cli, home, lines, offline, raw
+
+__all__ = ["offline"]  # a fixture
 
 ALICE, ALICE2, BOB, CAROL = (make_keys(n) for n in range(91, 95))
 
@@ -28,17 +30,6 @@ def social_cli(request: pytest.FixtureRequest, cli_env: dict[str, str]):
     c = Cli(cli_env, request.param)
     yield c
     c.stop()
-
-
-@pytest.fixture
-def offline(cli_env: dict[str, str]) -> Cli:
-    c = Cli(cli_env, "offline")
-    c("init")
-    return c
-
-
-def lines(out: str) -> list[Any]:
-    return [json.loads(x) for x in out.splitlines()]
 
 
 def add_feeds(cli: Cli, *feeds: tuple[Keypair, list[dict[str, Any]]]) -> None:

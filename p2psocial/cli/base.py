@@ -24,7 +24,7 @@ from p2psocial.errors import P2PSocialError, RpcError
 from p2psocial.textsafe import json_line, neutralise
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from p2psocial.client import Client
     from p2psocial.home import Home
@@ -90,6 +90,12 @@ def emit_json(obj: Any) -> None:
     """One JSON line on stdout; terminal controls and invisible characters inside strings
     are written as ``\\uXXXX`` escapes (``p2psocial/textsafe.py``)."""
     sys.stdout.write(json_line(obj) + "\n")
+
+
+def emit_json_lines(items: Iterable[Any]) -> None:
+    """One JSON line per item (``--json`` of a list)."""
+    for item in items:
+        emit_json(item)
 
 
 @app.callback()

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from p2psocial.cli.base import BeforeOpt, JsonFlag, LimitOpt, ShowCw, app, caller, emit_json
+from p2psocial.cli.base import (
+    BeforeOpt,
+    JsonFlag,
+    LimitOpt,
+    ShowCw,
+    app,
+    caller,
+    emit_json_lines,
+)
 from p2psocial.cli.show import one_line, print_cards, when
 
 
@@ -38,8 +46,7 @@ def channels(ctx: typer.Context, limit: LimitOpt = 50, as_json: JsonFlag = False
     with caller(ctx) as call:
         rows = call.call("channels", limit=limit)
     if as_json:
-        for row in rows:
-            emit_json(row)
+        emit_json_lines(rows)
         return
     if not rows:
         typer.echo("no channels yet: tag a post with #name, or post with --channel NAME")

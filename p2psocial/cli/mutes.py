@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json
+from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json, emit_json_lines
 from p2psocial.cli.show import one_line
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ def mutes(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     with caller(ctx) as call:
         rows = call.call("mutes")
     if as_json:
-        for row in rows:
-            emit_json(row)
+        emit_json_lines(rows)
         return
     if not rows:
         typer.echo("no feed is muted")
@@ -83,8 +82,7 @@ def suggest(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False)
     with caller(ctx) as call:
         rows = call.call("suggest", limit=limit)
     if as_json:
-        for row in rows:
-            emit_json(row)
+        emit_json_lines(rows)
         return
     if not rows:
         typer.echo("no suggestions: follow some feeds first")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from p2psocial.cli.base import emit_json
+from p2psocial.cli.base import emit_json_lines
 from p2psocial.textsafe import neutralise
 
 if TYPE_CHECKING:
@@ -90,8 +90,7 @@ def format_message(m: dict[str, Any]) -> str:
 
 def print_messages(messages: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        for m in messages:
-            emit_json(m)
+        emit_json_lines(messages)
         return
     for m in messages:
         typer.echo(format_message(m))
@@ -99,8 +98,7 @@ def print_messages(messages: list[dict[str, Any]], as_json: bool) -> None:
 
 def print_private(messages: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        for m in messages:
-            emit_json(m)
+        emit_json_lines(messages)
         return
     if not messages:
         typer.echo("no private messages")
@@ -202,8 +200,7 @@ def print_cards(
     cards: list[dict[str, Any]], as_json: bool, show_cw: bool = False, threaded: bool = False
 ) -> None:
     if as_json:
-        for card in cards:
-            emit_json(card)
+        emit_json_lines(cards)
         return
     for card in cards:
         depth = card.get("depth", 0) if threaded else 0
