@@ -124,11 +124,6 @@ def _feed_id(params: Params, name: str, default: str | None = None) -> tuple[str
     return text, feed_id_param(text, name)
 
 
-def _message_id(params: Params, name: str) -> tuple[str, bytes]:
-    text = params.require_str(name)
-    return text, message_id_param(text, name)
-
-
 def _limit(params: Params, default: int) -> int:
     return params.optional_int("limit", default, min_value=1, max_value=MAX_LIMIT)
 
@@ -206,8 +201,8 @@ class _Api:
 
     async def post(self, params: Params, ctx: CallContext) -> Any:
         text = params.require_str("text")
-        root = _message_id(params, "root") if params.get("root") is not None else None
-        branch = _message_id(params, "branch") if params.get("branch") is not None else None
+        root = params.require_message_id("root") if params.get("root") is not None else None
+        branch = params.require_message_id("branch") if params.get("branch") is not None else None
         listed = params.optional_list("mentions")
         channel = params.optional_str("channel", max_length=MAX_CHANNEL + 1)
         cw = params.optional_str("cw", max_length=MAX_CW)
@@ -314,7 +309,7 @@ class _Api:
     # ------------------------------------------------------------------ reading
 
     async def get(self, params: Params, ctx: CallContext) -> Any:
-        _text, msg_id = _message_id(params, "id")
+        _text, msg_id = params.require_message_id("id")
         params.reject_unknown()
         return message_json(await self.gateway.read(lambda s: s.get(msg_id)))
 
@@ -365,7 +360,7 @@ class _Api:
         return await self.gateway.read(read)
 
     async def thread(self, params: Params, ctx: CallContext) -> Any:
-        text, root = _message_id(params, "root")
+        text, root = params.require_message_id("root")
         limit = _limit(params, 500)
         params.reject_unknown()
         me = self.keys.public

@@ -293,6 +293,12 @@ class Params:
                 )
         return values
 
+    def require_message_id(self, name: str) -> tuple[str, bytes]:
+        """A required message id parameter as (its text, its 32 bytes): INVALID_PARAMS if
+        missing or not a string, INVALID_ID naming it if malformed."""
+        text = self.require_str(name)
+        return text, message_id_param(text, name)
+
     def require_dict(self, name: str) -> dict[str, Any]:
         return self._typed(name, self._fetch(name, required=True), dict)
 

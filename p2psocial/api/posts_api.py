@@ -23,11 +23,6 @@ MAX_CARDS = 500
 """Most ids one ``cards`` call answers."""
 
 
-def _target(params: Params) -> tuple[str, bytes]:
-    text = params.require_str("id")
-    return text, message_id_param(text, "id")
-
-
 def register_post_methods(registry: MethodRegistry, app: App) -> None:
     me = app.keys.public
 
@@ -38,7 +33,7 @@ def register_post_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("edit")
     async def edit(params: Params, ctx: CallContext) -> Any:
-        text, _msg = _target(params)
+        text, _msg = params.require_message_id("id")
         new = params.require_str("text", max_length=MAX_TEXT)
         params.reject_unknown()
         if not new.strip():
@@ -49,7 +44,7 @@ def register_post_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("repost")
     async def repost(params: Params, ctx: CallContext) -> Any:
-        text, msg = _target(params)
+        text, msg = params.require_message_id("id")
         comment = params.optional_str("comment", max_length=MAX_COMMENT)
         params.reject_unknown()
         if comment is not None and not comment.strip():
@@ -91,6 +86,6 @@ def register_post_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("history")
     async def history_method(params: Params, ctx: CallContext) -> Any:
-        _text, msg = _target(params)
+        _text, msg = params.require_message_id("id")
         params.reject_unknown()
         return await app.gateway.read(lambda s: history(s, me, msg))

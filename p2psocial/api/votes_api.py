@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.api.params import message_id_param
 from p2psocial.errors import InvalidParams, NotFound
 from p2psocial.identity import feed_id
 from p2psocial.model import Message
@@ -15,11 +14,6 @@ if TYPE_CHECKING:
     from p2psocial.api.registry import CallContext, MethodRegistry
     from p2psocial.app import App
     from p2psocial.store.store import Store
-
-
-def _target(params: Params) -> tuple[str, bytes]:
-    text = params.require_str("id")
-    return text, message_id_param(text, "id")
 
 
 def register_vote_methods(registry: MethodRegistry, app: App) -> None:
@@ -39,7 +33,7 @@ def register_vote_methods(registry: MethodRegistry, app: App) -> None:
         return await app.gateway.read(read)
 
     async def vote(params: Params, value: int) -> dict[str, Any]:
-        text, msg = _target(params)
+        text, msg = params.require_message_id("id")
         emoji = params.optional_str("emoji", max_length=MAX_EXPRESSION) if value else None
         params.reject_unknown()
         liked, expression, count, private = await state(msg)
@@ -69,7 +63,7 @@ def register_vote_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("likes")
     async def likes(params: Params, ctx: CallContext) -> Any:
-        text, msg = _target(params)
+        text, msg = params.require_message_id("id")
         params.reject_unknown()
         voters = await app.gateway.read(lambda s: s.likes(msg))
         return {

@@ -64,20 +64,29 @@ def author(m: dict[str, Any]) -> str:
     return f"{one_line(name)}  {one_line(key)}"
 
 
+def missing_body(m: dict[str, Any]) -> str | None:
+    """What stands in for a message's text when its content is not shown: taken back by
+    its author, private, or not held here. None: it has content to show."""
+    if m.get("deleted"):
+        return "(deleted by its author)"
+    if m.get("private"):
+        return "(private message)"
+    if m.get("content") is None:
+        return "(content not held)"
+    return None
+
+
 def format_message(m: dict[str, Any]) -> str:
     """A public message: a head line (time, author's name and key, seq, id), then its text
     indented."""
     from p2psocial.msgtypes.registry import describe
 
     head = f"{when(m['timestamp'])}  {author(m)}  #{m['seq']}  {one_line(m['id'])}"
-    content = m.get("content")
-    if m.get("deleted"):
-        body = "(deleted by its author)"
-    elif m.get("private"):
-        body = "(private message)"
-    elif content is None:
-        body = "(content not held)"
+    stand_in = missing_body(m)
+    if stand_in is not None:
+        body = stand_in
     else:
+        content = m["content"]
         text = describe(content)
         if text is None:
             body = one_line(content)
@@ -146,13 +155,10 @@ def counts_line(card: dict[str, Any]) -> str | None:
 def card_body(card: dict[str, Any], show_cw: bool) -> str:
     """A card's text as read (neutralised): its current text, folded behind its content
     warning unless ``show_cw``; or what stands in for content not shown."""
-    content = card.get("content")
-    if card.get("deleted"):
-        return "(deleted by its author)"
-    if card.get("private"):
-        return "(private message)"
-    if content is None:
-        return "(content not held)"
+    stand_in = missing_body(card)
+    if stand_in is not None:
+        return stand_in
+    content = card["content"]
     text = card.get("text")
     if not isinstance(text, str):
         from p2psocial.msgtypes.registry import describe

@@ -27,7 +27,7 @@ from p2psocial.msgtypes.edit import parse_edit
 from p2psocial.msgtypes.registry import check_publish
 from p2psocial.store.db import StoreBase
 from p2psocial.store.views import open_private
-from p2psocial.store.views.base import index_all
+from p2psocial.store.views.base import in_chunks, index_all
 from p2psocial.store.views.deletions import deletions_for
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from p2psocial.feed.entry import Entry
     from p2psocial.identity import Keypair
     from p2psocial.store.verify import Pending
-
-_CHUNK = 500  # bound on SQL variables per statement
 
 
 @dataclass(slots=True)
@@ -67,11 +65,6 @@ class PreparedBatch:
 
     items: Sequence[tuple[bytes, bytes | None]]
     verdict: Pending
-
-
-def _chunks(seq: Sequence[bytes], size: int = _CHUNK) -> Iterator[Sequence[bytes]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 class Ingest(StoreBase):
@@ -385,8 +378,7 @@ class Ingest(StoreBase):
 
     def _feed_states(self, authors: Sequence[bytes]) -> dict[bytes, FeedState]:
         states = {}
-        for chunk in _chunks(authors):
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(authors):
             for author, seq, latest, forked in self._conn.execute(
                 f"SELECT author, latest_seq, latest_id, forked FROM feeds "
                 f"WHERE author IN ({marks})",

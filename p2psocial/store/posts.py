@@ -12,19 +12,14 @@ from p2psocial.feed.formats import decode_entry
 from p2psocial.model import Message
 from p2psocial.msgtypes.repost import parse_repost
 from p2psocial.store.reads import _MSG_COLUMNS, Reads
+from p2psocial.store.views.base import in_chunks
 from p2psocial.store.views.deletions import deletions_for
+from p2psocial.store.views.votes import like_counts
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
-_CHUNK = 500
 _NEVER = 2**63 - 1
-
-
-def _chunks(ids: Sequence[bytes]) -> Iterator[tuple[Sequence[bytes], str]]:
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        yield chunk, ",".join("?" * len(chunk))
 
 
 @dataclass(slots=True)
@@ -72,17 +67,6 @@ class Posts(Reads):
         messages = self._deleted_marked([self._row_message(r[1:]) for r in rows])
         return [(r[0], m) for r, m in zip(rows, messages, strict=True)]
 
-    def sort_time(self, msg: bytes) -> int | None:
-        """The sort time (ms) of a stored message, the paging cursor of its lists."""
-        with self._errors():
-            row = self._conn.execute("SELECT sort_ts FROM entries WHERE id = ?", (msg,)).fetchone()
-        return row[0] if row else None
-
-    def muted(self) -> set[bytes]:
-        """The feeds we muted."""
-        with self._errors():
-            return {r[0] for r in self._conn.execute("SELECT feed FROM mutes")}
-
     def extras(self, messages: Sequence[Message]) -> dict[bytes, Extras]:
         """What each public message's card shows: counts, its author's edits, and for a
         repost the message it shares (with that one's own extras)."""
@@ -109,7 +93,7 @@ class Posts(Reads):
         ids = list(found)
         authors = {m.id: m.author for m in messages}
         conn = self._conn
-        for chunk, marks in _chunks(ids):
+        for chunk, marks in in_chunks(ids):
             for dst, rel, count in conn.execute(
                 f"SELECT dst, rel, count(*) FROM links WHERE dst IN ({marks}) "
                 "AND rel IN ('root', 'repost') GROUP BY dst, rel",
@@ -119,12 +103,6 @@ class Posts(Reads):
                     found[dst].replies = count
                 else:
                     found[dst].reposts = count
-            for msg, count in conn.execute(
-                f"SELECT msg, count(*) FROM votes WHERE value = 1 AND msg IN ({marks}) "
-                "GROUP BY msg",
-                tuple(chunk),
-            ):
-                found[msg].likes = count
             for target, author, edit_id, seq, ts, text in conn.execute(
                 f"SELECT target, author, id, seq, ts, text FROM edits WHERE target IN ({marks}) "
                 "ORDER BY target, seq",
@@ -132,19 +110,21 @@ class Posts(Reads):
             ):
                 if authors[target] == author:  # only the post's own author edits it
                     found[target].edits.append(Edit(edit_id, seq, ts, text))
+        for msg, count in like_counts(conn, ids).items():
+            found[msg].likes = count
         return found
 
     def _originals(self, targets: Sequence[bytes]) -> dict[bytes, Message]:
         """The reposted messages: held ones from the entries, else a carried copy."""
         held: dict[bytes, Message] = {}
-        for chunk, marks in _chunks(targets):
+        for chunk, marks in in_chunks(targets):
             rows = self._conn.execute(
                 f"SELECT {_MSG_COLUMNS} FROM entries WHERE id IN ({marks})", tuple(chunk)
             ).fetchall()
             for message in self._deleted_marked([self._row_message(r) for r in rows]):
                 held[message.id] = message
         missing = [t for t in targets if t not in held]
-        for chunk, marks in _chunks(missing):
+        for chunk, marks in in_chunks(missing):
             rows = self._conn.execute(
                 f"SELECT id, raw, content FROM reposted WHERE id IN ({marks}) GROUP BY id",
                 tuple(chunk),

@@ -27,7 +27,7 @@ bytes.
 
 from __future__ import annotations
 
-from p2psocial.store.views.base import View, open_private, rebuild_view, rebuild_views
+from p2psocial.store.views.base import View, open_private, rebuild_views
 from p2psocial.store.views.channels import ChannelsView
 from p2psocial.store.views.contacts import ContactsView
 from p2psocial.store.views.deletions import DeletionsView
@@ -39,7 +39,7 @@ from p2psocial.store.views.profiles import ProfilesView
 from p2psocial.store.views.search import SearchView
 from p2psocial.store.views.votes import VotesView
 
-__all__ = ["View", "default_views", "open_private", "rebuild_view", "rebuild_views"]
+__all__ = ["View", "default_views", "open_private", "rebuild_views"]
 
 
 def default_views(*, owner: bytes | None) -> list[View]:

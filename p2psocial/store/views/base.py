@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from p2psocial.msgtypes.private import Opener
 
 REBUILD_CHUNK = 5000
+ID_CHUNK = 500
+"""Most ids one ``IN (...)`` query binds (SQLite bounds the variables per statement)."""
+
+
+def in_chunks(ids: Sequence[bytes]) -> Iterator[tuple[Sequence[bytes], str]]:
+    """``ids`` in chunks for ``WHERE x IN ({marks})``: (chunk, its ``?,?,...``)."""
+    for i in range(0, len(ids), ID_CHUNK):
+        chunk = ids[i : i + ID_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def execute_all(conn: sqlite3.Connection, script: str) -> None:
@@ -74,8 +83,8 @@ class View:
         deleted them. A view whose rows come from entries must override this."""
 
     def rebuilt(self, conn: sqlite3.Connection) -> None:
-        """Called once a rebuild has replayed every stored entry: for rows that come from
-        what entries no longer hold (a post its author deleted is still shown deleted)."""
+        """Called once a rebuild has replayed every stored entry: for work done once over
+        the whole rebuilt view (the search index merges its segments)."""
 
     def purge(self, conn: sqlite3.Connection, author: bytes) -> None:
         """Remove every row ``author``'s entries gave this view (each table's ``author``)."""
@@ -184,11 +193,3 @@ def rebuild_views(
     for view in views:
         view.rebuilt(conn)
     return int(total)
-
-
-def rebuild_view(
-    conn: sqlite3.Connection, view: View, opener: Opener | None, log: logging.Logger
-) -> int:
-    """Drop ``view`` and replay every stored entry it indexes into it (in the caller's
-    transaction). Returns the number of stored entries the replay covered."""
-    return rebuild_views(conn, [view], opener, log)

@@ -29,7 +29,7 @@ from p2psocial.errors import InvalidEntry
 from p2psocial.feed.content import decode_content
 from p2psocial.msgtypes.edit import parse_edit
 from p2psocial.msgtypes.post import channel_name, channels
-from p2psocial.store.views.base import View, execute_all
+from p2psocial.store.views.base import View, execute_all, in_chunks
 
 if TYPE_CHECKING:
     import sqlite3
@@ -94,9 +94,7 @@ class ChannelsView(View):
             conn.executemany(INSERT_ROW, rows)
         if conn.execute("SELECT 1 FROM channel_edits LIMIT 1").fetchone() is not None:
             # A post whose content came after an edit of it (held without content first).
-            for i in range(0, len(posts), 500):
-                chunk = posts[i : i + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in in_chunks(posts):
                 for (target,) in conn.execute(
                     f"SELECT DISTINCT target FROM channel_edits WHERE target IN ({marks})",
                     tuple(chunk),

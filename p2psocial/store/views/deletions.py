@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from p2psocial.msgtypes.delete import parse_delete
-from p2psocial.store.views.base import View, execute_all
+from p2psocial.store.views.base import View, execute_all, in_chunks
 
 if TYPE_CHECKING:
     import sqlite3
@@ -53,11 +53,8 @@ class DeletionsView(View):
 
 def deletions_for(conn: sqlite3.Connection, ids: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
     """(target, author of the delete) for every delete naming one of ``ids``."""
-    ids = list(ids)
     found: list[tuple[bytes, bytes]] = []
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(list(ids)):
         found += conn.execute(
             f"SELECT target, author FROM deletions WHERE target IN ({marks})", tuple(chunk)
         ).fetchall()

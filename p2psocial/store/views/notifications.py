@@ -30,23 +30,17 @@ from p2psocial.msgtypes.notify import (
     may_notify,
     references,
 )
-from p2psocial.store.views.base import View, execute_all
+from p2psocial.store.views.base import View, execute_all, in_chunks
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
 
     from p2psocial.feed.chain import Accepted
     from p2psocial.msgtypes.base import Value
     from p2psocial.msgtypes.notify import Notice
 
-_CHUNK = 500
 _STANCES = (REACTION, FOLLOW)
-
-
-def _chunks(ids: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
 
 
 class NotificationsView(View):
@@ -184,8 +178,7 @@ class NotificationsView(View):
 def _stored(conn: sqlite3.Connection, ids: Sequence[bytes]) -> dict[bytes, tuple[int, int, int]]:
     """(receive order, receive time, sort time) of each stored entry of ``ids``."""
     found: dict[bytes, tuple[int, int, int]] = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         for msg, rx, rx_ts, sort_ts in conn.execute(
             f"SELECT id, rx, rx_ts, sort_ts FROM entries WHERE id IN ({marks})", tuple(chunk)
         ):
@@ -196,8 +189,7 @@ def _stored(conn: sqlite3.Connection, ids: Sequence[bytes]) -> dict[bytes, tuple
 def _ours(conn: sqlite3.Connection, owner: bytes, ids: Sequence[bytes]) -> dict[bytes, int]:
     """The receive order of each of ``ids`` that is our message, held with its content."""
     found: dict[bytes, int] = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         found.update(
             conn.execute(
                 f"SELECT id, rx FROM entries WHERE id IN ({marks}) AND author = ? "
@@ -213,8 +205,7 @@ def _threads(
 ) -> dict[bytes, list[tuple[int, bytes]]]:
     """Our replies in each of the threads ``roots``: (receive order, id), oldest first."""
     found: dict[bytes, list[tuple[int, bytes]]] = {}
-    for chunk in _chunks(list(roots)):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(list(roots)):
         for root, rx, msg in conn.execute(
             f"SELECT root, rx, id FROM notify_threads WHERE root IN ({marks}) ORDER BY rx",
             tuple(chunk),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from p2psocial.msgtypes.vote import parse_vote
-from p2psocial.store.views.base import View, execute_all
+from p2psocial.store.views.base import View, execute_all, in_chunks
 
 if TYPE_CHECKING:
     import sqlite3
@@ -74,9 +74,7 @@ def likes(conn: sqlite3.Connection, msg: bytes) -> list[tuple[bytes, str | None]
 def like_counts(conn: sqlite3.Connection, msgs: Sequence[bytes]) -> dict[bytes, int]:
     """How many currently like each of ``msgs`` (absent: none)."""
     counts: dict[bytes, int] = {}
-    for i in range(0, len(msgs), 500):
-        chunk = msgs[i : i + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(msgs):
         counts.update(
             conn.execute(
                 f"SELECT msg, count(*) FROM votes WHERE value = 1 AND msg IN ({marks}) "
