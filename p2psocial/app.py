@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import trio
 
+from p2psocial.blobfiles import BlobFiles
+from p2psocial.blobstore import BlobStore
+from p2psocial.config import DEFAULT_BLOB_MAX_SIZE, DEFAULT_BLOB_QUOTA
 from p2psocial.errors import ConfigError, DaemonNotRunning, PrivateBoxError
 from p2psocial.events import Stored
 from p2psocial.feed.content import encode_content
@@ -35,13 +38,14 @@ from p2psocial.msgtypes.private import private_post, recipients_with_author
 from p2psocial.proto.privatebox import seal_content
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from p2psocial.events import EventBus
     from p2psocial.feed.chain import Accepted
     from p2psocial.feed.content import Content
     from p2psocial.home import Home
     from p2psocial.identity import Keypair
+    from p2psocial.store.gateway import Gateway
     from p2psocial.store.store import Store
 
 T = TypeVar("T")
@@ -52,18 +56,6 @@ PUBLISH_BATCH = 64
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class Gateway(Protocol):
-    """Runs a function on the store (``store/gateway.py``)."""
-
-    async def run(self, fn: Callable[[Store], T]) -> T:
-        """On the writer: writes, and reads that must see them in the same turn."""
-        ...
-
-    async def read(self, fn: Callable[[Store], T]) -> T:
-        """A pure read, on the daemon's read-only connection beside the writer (#11)."""
-        ...
 
 
 class Network(Protocol):
@@ -93,6 +85,10 @@ class Network(Protocol):
 
     async def create_invite(self, uses: int, expires_ms: int | None) -> str:
         """A new invite code; ConfigError unless the daemon runs as a pub."""
+        ...
+
+    def want_blob(self, digest: bytes) -> trio.Event:
+        """Fetch a blob from peers, before other blobs; the event is set once it is held."""
         ...
 
 
@@ -231,6 +227,8 @@ class App:
         *,
         network: Network | None = None,
         network_key: bytes | None = None,
+        blob_max_size: int = DEFAULT_BLOB_MAX_SIZE,
+        blob_quota: int = DEFAULT_BLOB_QUOTA,
     ) -> None:
         self.home = home
         self.keys = keys
@@ -239,6 +237,13 @@ class App:
         self.network = network
         self.network_key = network_key if network is None else network.network_key
         self.publisher = Publisher(keys, gateway, bus)
+        self.blobs = BlobStore(
+            BlobFiles(home.path / "blobs"),
+            gateway,
+            keys.public,
+            max_size=blob_max_size,
+            quota=blob_quota,
+        )
 
     @property
     def running(self) -> bool:
@@ -253,13 +258,20 @@ class App:
         return await self.publisher.publish(content)
 
     async def publish_private(
-        self, text: str, to: Sequence[bytes], root: str | None = None
+        self,
+        text: str,
+        to: Sequence[bytes],
+        root: str | None = None,
+        *,
+        attachments: Sequence[dict[str, Any]] = (),
     ) -> Accepted:
         """Seal and publish a private post to ``to`` (and us); it is filed in our inbox.
 
         Raises BadRecipients, InvalidId, LocalContentTooLarge; nothing is published then."""
         readers = recipients_with_author(self.keys.public, to)
         content = private_post(text, readers, root=root)
+        if attachments:
+            content["mentions"] = list(attachments)
         ciphertext = seal_content(content, readers, rng_bytes=os.urandom)
         accepted = await self.publisher.publish(
             ciphertext, opened=(encode_content(content), content)
@@ -345,6 +357,7 @@ class App:
                 {"feed_id": feed_id(f.author), "seq": f.seq, "detected": f.detected} for f in forks
             ],
         }
+        result["blobs"] = await self.blobs.totals()
         if self.network is not None:
             result.update(self.network.status_report())
         return result

@@ -11,6 +11,9 @@ Every setting has a working default, so a fresh home needs no configuration at a
     interfaces = ["eth0"]       # mDNS only on these interfaces (default: all)
     pub = false                 # run as a pub: follow whoever redeems our invites
     public_address = "pub.example.org:8018"   # what invite codes point to (pubs)
+    blob_max_size = "5MiB"      # the largest blob fetched or added (bytes, or KiB/MiB/GiB)
+    blob_quota = "1GiB"         # all blobs together; the least recently used go first
+    blob_hops = 1               # fetch blobs of feeds this many follows away (0: only ours)
 
 Environment: ``P2PSOCIAL_NETWORK_KEY`` (hex) overrides ``network_key``.
 """
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8018
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_HOPS = 2
+DEFAULT_BLOB_MAX_SIZE = 5 * 1024 * 1024
+DEFAULT_BLOB_QUOTA = 1024 * 1024 * 1024
 SERVE_CHOICES = ("everyone", "follows")
 """Who the daemon serves feeds to: ``everyone`` (public gossip, the default: any peer is
 sent any feed it asks for that we hold) or ``follows`` (only the feeds of people we
@@ -60,6 +65,39 @@ def parse_serve(value: object, what: str = "--serve") -> str:
     return str(value)
 
 
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: object, what: str) -> int:
+    """A size in bytes: an integer, or text such as ``"5MiB"``, ``"1.5GB"``. ConfigError."""
+    if type(value) is int:
+        number: float = value
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        digits = text.rstrip("kmgib")
+        unit = text[len(digits) :]
+        if unit not in _UNITS:
+            raise ConfigError(f"{what} must be a size such as 5MiB or 1GiB, got {value!r}")
+        try:
+            number = float(digits) * _UNITS[unit]
+        except ValueError:
+            raise ConfigError(
+                f"{what} must be a size such as 5MiB or 1GiB, got {value!r}"
+            ) from None
+    if not 1 <= number <= 2**50:
+        raise ConfigError(f"{what} must be at least 1 byte, got {value!r}")
+    return int(number)
+
+
 def parse_network_key(text: str) -> bytes:
     try:
         key = bytes.fromhex(text)
@@ -80,6 +118,9 @@ class Config:
     pub: bool = False
     public_address: str | None = None
     serve: str = "everyone"
+    blob_max_size: int = DEFAULT_BLOB_MAX_SIZE
+    blob_quota: int = DEFAULT_BLOB_QUOTA
+    blob_hops: int = 1
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -108,6 +149,9 @@ def load_config(home: Path) -> Config:
             "pub",
             "public_address",
             "serve",
+            "blob_max_size",
+            "blob_quota",
+            "blob_hops",
         }
         unknown = set(data) - known
         if unknown:
@@ -133,6 +177,13 @@ def load_config(home: Path) -> Config:
             values["interfaces"] = tuple(str(i) for i in data["interfaces"])
         if "serve" in data:
             values["serve"] = parse_serve(data["serve"], f"{path}: serve")
+        for name in ("blob_max_size", "blob_quota"):
+            if name in data:
+                values[name] = parse_size(data[name], f"{path}: {name}")
+        if "blob_hops" in data:
+            if type(data["blob_hops"]) is not int or not 0 <= data["blob_hops"] <= 6:
+                raise ConfigError(f"{path}: blob_hops must be an integer from 0 to 6")
+            values["blob_hops"] = data["blob_hops"]
         config = replace(config, **values)
     env_key = os.environ.get("P2PSOCIAL_NETWORK_KEY")
     if env_key:

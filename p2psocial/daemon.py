@@ -31,6 +31,7 @@ from p2psocial.app import App, now_ms
 from p2psocial.errors import ConfigError, DaemonAlreadyRunning, DatabaseCorrupt, StorageError
 from p2psocial.events import EventBus
 from p2psocial.home import write_private
+from p2psocial.net.blobs import BlobService
 from p2psocial.net.connection import Connection, serve
 from p2psocial.net.pubs import PubService, pub_learner
 from p2psocial.net.replicate import Replication
@@ -56,7 +57,8 @@ class DaemonNetwork:
 
     config: Config
     replication: Replication
-    scheduler: Scheduler
+    scheduler: Scheduler = field(init=False)
+    blobs: BlobService = field(init=False)
     listen: str = ""
     started: int = field(default_factory=now_ms)
     pub: PubService | None = None
@@ -77,10 +79,14 @@ class DaemonNetwork:
             "peers": len(self.replication.sessions),
             "hops": self.config.hops,
             "serve": self.config.serve,
+            "blob_exchange": {**self.blobs.report(), "hops": self.config.blob_hops},
         }
 
     def dial(self, address: str, key: bytes) -> None:
         self.scheduler.add(address, key)
+
+    def want_blob(self, digest: bytes) -> trio.Event:
+        return self.blobs.want(digest)
 
     async def create_invite(self, uses: int, expires_ms: int | None) -> str:
         if self.pub is None:
@@ -225,15 +231,36 @@ async def _serve(
         bus=bus,
         serve_follows_only=config.serve == "follows",
     )
-    scheduler = Scheduler(replication, gateway, keys, config.network_key, now_ms)
-    network = DaemonNetwork(config, replication, scheduler)
-    app = App(home, keys, gateway, bus, network=network)
+    network = DaemonNetwork(config, replication)
+    app = App(
+        home,
+        keys,
+        gateway,
+        bus,
+        network=network,
+        blob_max_size=config.blob_max_size,
+        blob_quota=config.blob_quota,
+    )
+    blobs = BlobService(app.blobs, gateway, keys.public, hops=config.blob_hops, bus=bus)
+    replication.purge_listeners.append(lambda _feed: blobs.graph_changed())
+    network.blobs = blobs
+    handlers = {**replication.handlers(), **blobs.handlers()}
+    scheduler = Scheduler(
+        replication,
+        gateway,
+        keys,
+        config.network_key,
+        now_ms,
+        handlers=handlers,
+        companions=[blobs.open_session],
+    )
+    network.scheduler = scheduler
     node = Node(home, config, keys, app, network)
     bus.subscribe(pub_learner(keys.public, scheduler.add_candidate))
-    handlers = dict(replication.handlers())
     async with trio.open_nursery() as nursery:
         await nursery.start(replication.run)
         await nursery.start(app.run)
+        await nursery.start(blobs.run)
         host, port = config.listen_address
 
         async def hold(conn: Connection) -> None:
@@ -269,6 +296,7 @@ async def _serve(
             )
         )
         bus.subscribe(live_messages(server.hub, keys.feed_id))
+        blobs.progress_listeners.append(lambda item: server.hub.publish("blobs", item))
         await nursery.start(scheduler.run)
         if config.lan:
             from p2psocial.net.lan import run_lan

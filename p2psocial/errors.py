@@ -15,6 +15,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     │       ├── FramingError          packet-stream frame malformed or too large
     │       ├── CodecError            an RPC body could not be decoded
     │       ├── PrivateBoxError       a private message addressed to us does not open
+    │       ├── BadBlob               a peer's blob bytes or wants break the blob rules
     │       └── InvalidEntry          a feed entry breaks a validation rule
     │           ├── BadSignature, AuthorMismatch, SequenceError, PreviousMismatch,
     │           ├── ContentMismatch, EntryTooLarge, ContentTooLarge, UnknownFormat,
@@ -24,7 +25,8 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     ├── IdentityError                 the key file is missing, damaged or unsafe
     │   └── StoreOwnerMismatch        the store belongs to another identity
     ├── UnpublishableContent          content we were asked to publish breaks a rule
-    │   └── LocalContentTooLarge      ... by being over the size limit
+    │   ├── LocalContentTooLarge      ... by being over the size limit
+    │   └── BlobRefused               a file we were asked to add as a blob is refused
     ├── ConfigError                   a setting or command-line value is unusable
     │   ├── BadRecipients             a private message needs 1 to 7 recipients
     │   ├── InvalidInvite             an invite code is malformed
@@ -35,6 +37,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     ├── StorageError                  the database cannot be used
     │   └── DatabaseCorrupt           the database file is damaged or not ours
     ├── NotFound                      a requested feed or message is not stored
+    │   └── BlobMissing               a blob is not held (and could not be fetched)
     ├── DaemonNotRunning              a command needs the daemon and it is not running
     └── RpcError(code, message, data) an error answer from a JSON-RPC or peer RPC call
         ├── InvalidParams             a call's parameter is missing or wrong (-32602)
@@ -106,6 +109,11 @@ class PrivateBoxError(RemoteProtocolError):
     """A private message has a recipient slot that opens with our key, but the rest is
     malformed: a bad recipient count, a body too short or failing its MAC (tampered), or a
     plaintext that is not valid content. A message not addressed to us is not an error."""
+
+
+class BadBlob(RemoteProtocolError):
+    """A peer broke the blob exchange: bytes that do not hash to the blob id asked for,
+    more bytes than the blob's size or the cap, or more wants than a peer may hold open."""
 
 
 # ---------------------------------------------------------------------------- feed entries
@@ -215,6 +223,11 @@ class LocalContentTooLarge(UnpublishableContent):
     """Content we were asked to publish is over the size limit once encoded."""
 
 
+class BlobRefused(UnpublishableContent):
+    """A file we were asked to add as a blob is refused: over the size cap, over the
+    storage quota even after purging, or an image that cannot be read. Nothing is stored."""
+
+
 class InviteFailed(P2PSocialError):
     """Redeeming an invite failed: the pub could not be reached or the exchange broke."""
 
@@ -241,6 +254,11 @@ class DatabaseCorrupt(StorageError):
 
 class NotFound(P2PSocialError):
     """A requested feed, message or other record is not stored here."""
+
+
+class BlobMissing(NotFound):
+    """A blob is not held here (and, where fetching was asked for, no peer gave it in
+    time)."""
 
 
 class DaemonNotRunning(P2PSocialError):

@@ -18,7 +18,8 @@ import trio
 from p2psocial.api.methods import build_registry
 from p2psocial.api.params import Params
 from p2psocial.app import App
-from p2psocial.errors import DaemonNotRunning, RpcError
+from p2psocial.config import Config, load_config
+from p2psocial.errors import ConfigError, DaemonNotRunning, RpcError
 from p2psocial.events import EventBus
 from p2psocial.proto.jsonrpc import INTERNAL_ERROR, dumps, error_for_exception
 from p2psocial.store.gateway import InlineGateway
@@ -53,7 +54,18 @@ class LocalCaller:
     """Calls methods on an open store, answering as the daemon's socket would."""
 
     def __init__(self, home: Home, keys: Keypair, store: Store) -> None:
-        self.app = App(home, keys, InlineGateway(store), EventBus())
+        try:
+            config = load_config(home.path)
+        except ConfigError:  # the daemon reports a broken config.toml; blobs use defaults
+            config = Config()
+        self.app = App(
+            home,
+            keys,
+            InlineGateway(store),
+            EventBus(),
+            blob_max_size=config.blob_max_size,
+            blob_quota=config.blob_quota,
+        )
         self.registry = build_registry(self.app)
 
     def call(self, method: str, /, **params: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.blobs_api import attachments_param, register_blob_methods
 from p2psocial.api.cards import cards, threaded
 from p2psocial.api.channel_api import register_channel_methods
 from p2psocial.api.delete_api import register_delete_methods
@@ -207,6 +208,7 @@ class _Api:
         channel = params.optional_str("channel", max_length=MAX_CHANNEL + 1)
         cw = params.optional_str("cw", max_length=MAX_CW)
         by_name = params.optional_bool("mention_names", False)
+        attached = await attachments_param(self.app, params, private=False)
         params.reject_unknown()
         if not text.strip():
             raise InvalidParams("parameter 'text' must not be empty", "text")
@@ -263,8 +265,8 @@ class _Api:
             channel=channel,
             cw=cw,
         )
-        if mentioned:
-            content["mentions"] = mentioned
+        if mentioned or attached:
+            content["mentions"] = [*mentioned, *attached]
         return await self._publish(content)
 
     async def _refuse_private_reply(self, name: str, text: str, msg_id: bytes) -> None:
@@ -478,6 +480,7 @@ def build_registry(app: App) -> MethodRegistry:
     register_post_methods(registry, app)
     register_notify_methods(registry, app)
     register_search_methods(registry, app)
+    register_blob_methods(registry, app)
     return registry
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from p2psocial.api.blobs_api import attachments_param
 from p2psocial.api.params import message_id_param
 from p2psocial.errors import InvalidId, InvalidParams, RpcError
 from p2psocial.identity import parse_feed_id, parse_message_id
@@ -70,11 +71,12 @@ def register_private_methods(registry: MethodRegistry, app: App) -> None:
         to_ids = params.require_str_list("to")
         text = params.require_str("text")
         root = params.optional_str("root")
+        attached = await attachments_param(app, params, private=True)
         params.reject_unknown()
         to = [parse_feed_id(x) for x in to_ids]
         if root is not None:
             parse_message_id(root)
-        stored = await app.publish_private(text, to, root)
+        stored = await app.publish_private(text, to, root, attachments=attached)
         assert stored.private_value is not None  # publish_private guarantees it
         return private_json(Message.from_accepted(stored), stored.private_value)
 
@@ -82,6 +84,7 @@ def register_private_methods(registry: MethodRegistry, app: App) -> None:
     async def reply(params: Params, ctx: CallContext) -> Any:
         text_id = params.require_str("id")
         text = params.require_str("text")
+        attached = await attachments_param(app, params, private=True)
         params.reject_unknown()
         msg_id = message_id_param(text_id, "id")
         if not text.strip():
@@ -107,7 +110,9 @@ def register_private_methods(registry: MethodRegistry, app: App) -> None:
                 "id",
             )
         to = reply_recipients(text_id, content)
-        stored = await app.publish_private(text, to, reply_root(text_id, content))
+        stored = await app.publish_private(
+            text, to, reply_root(text_id, content), attachments=attached
+        )
         assert stored.private_value is not None  # publish_private guarantees it
         return private_json(Message.from_accepted(stored), stored.private_value)
 

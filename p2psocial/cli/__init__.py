@@ -13,6 +13,7 @@
 - ``mutes.py``: mute, unmute, mutes, suggest;
 - ``notify.py``: notifications;
 - ``search.py``: search;
+- ``blobs.py``: blob add / get / list / rm, and the files ``--attach`` adds;
 - ``node.py``: daemon, connect, peers, status, rpc;
 - ``show.py``: how messages read in a terminal (peer text neutralised by
   ``p2psocial/textsafe.py``).
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 from p2psocial.cli import (
+    blobs,
     channels,
     editing,
     graph,
@@ -38,6 +40,7 @@ from p2psocial.cli.base import app
 
 __all__ = [
     "app",
+    "blobs",
     "channels",
     "editing",
     "graph",

@@ -9,6 +9,9 @@ import typer
 from p2psocial.cli.base import JsonFlag, app, caller, emit_json, fail
 from p2psocial.cli.show import one_line
 
+AVATAR_SIDE = 512
+"""Pixels on the long side an avatar picture is made (at most)."""
+
 
 def _print_profile(profile: dict[str, Any]) -> None:
     """A profile, every value a peer chose neutralised."""
@@ -33,18 +36,33 @@ def profile(
     name: Annotated[str | None, typer.Option("--name", help="With 'set': your name.")] = None,
     bio: Annotated[str | None, typer.Option("--bio", help="With 'set': your bio.")] = None,
     avatar: Annotated[
-        str | None, typer.Option("--avatar", help="With 'set': a blob id (&...sha256).")
+        str | None,
+        typer.Option(
+            "--avatar",
+            help="With 'set': a picture file (made at most 512 px, without its metadata) "
+            "or a blob id (&...sha256).",
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a profile (name, bio, avatar, your petname, the name shown), or publish yours:
-    'p2psocial profile set --name N [--bio B] [--avatar &...sha256]'."""
+    'p2psocial profile set --name N [--bio B] [--avatar FILE]'."""
     fields = {"name": name, "bio": bio, "avatar": avatar}
     given = {k: v for k, v in fields.items() if v is not None}
     if target == "set":
         if not given:
             fail("profile set needs --name, --bio or --avatar")
         with caller(ctx) as call:
+            if avatar is not None and not avatar.startswith("&"):
+                from pathlib import Path
+
+                from p2psocial.cli.blobs import add_files
+
+                (added,) = add_files(call, [Path(avatar)], max_side=AVATAR_SIDE)
+                if "width" not in added:
+                    call.call("blobs.remove", id=added["id"])
+                    fail(f"{avatar} is not a picture: an avatar must be an image")
+                given["avatar"] = added["id"]
             result = call.call("profile.set", **given)
         if as_json:
             emit_json(result)

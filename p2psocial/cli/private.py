@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path  # noqa: TC003 (typer reads the annotations at run time)
 from typing import Annotated, Any
 
 import typer
 
 from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json
+from p2psocial.cli.blobs import KeepMetadata, add_files
 from p2psocial.cli.show import name_authors, print_private
 
 dm_app = typer.Typer(help="Private messages, readable only by their recipients.")
@@ -21,13 +23,36 @@ def dm_send(
     reply_to: Annotated[
         str | None, typer.Option("--reply-to", help="Reply in this private thread (root id).")
     ] = None,
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attach",
+            help="Attach a picture or file, sealed so only the readers can open it (up "
+            "to 4; repeatable).",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
+    alt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alt", help="Describe an attached picture (one per --attach).", metavar="TEXT"
+        ),
+    ] = None,
+    keep_metadata: KeepMetadata = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send a private message to up to 6 people (you are always a reader too)."""
+    """Send a private message to up to 6 people (you are always a reader too).
+
+    Attachments are encrypted with a key of their own before they leave this machine; the
+    key travels inside the message, so a pub that carries them holds only ciphertext."""
     params: dict[str, Any] = {"to": to, "text": text}
     if reply_to is not None:
         params["root"] = reply_to
     with caller(ctx) as call:
+        if attach:
+            added = add_files(call, attach, alts=alt, keep_metadata=keep_metadata, private=True)
+            params["attachments"] = [a["attachment"] for a in added]
         result = call.call("private.publish", **params)
     if as_json:
         emit_json(result)

@@ -27,6 +27,7 @@ from p2psocial.msgtypes.base import (
     reply_links,
     require_message_field,
 )
+from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS, check_attachment, is_attachment
 
 MAX_MENTIONS = 100
 MAX_CHANNEL = 64
@@ -154,12 +155,24 @@ def _check(value: Value) -> None:
             raise UnpublishableContent(
                 f"a post's 'mentions' must be a list of at most {MAX_MENTIONS} ids"
             )
-        for item in _mention_items(value):
-            if feed_field(item) is None and message_field({"m": item}, "m") is None:
+        attached = 0
+        for item in listed:
+            if is_attachment(item):
+                problem = check_attachment(item)
+                if problem is not None:
+                    raise UnpublishableContent(problem)
+                attached += 1
+                continue
+            link = item.get("link") if isinstance(item, dict) else item
+            if feed_field(link) is None and message_field({"m": link}, "m") is None:
                 raise UnpublishableContent(
-                    f"a post's 'mentions' must hold feed ids (@...) or message ids (%...), "
-                    f"not {item!r:.80}"
+                    f"a post's 'mentions' must hold feed ids (@...), message ids (%...) or "
+                    f"attachments ({{link: &...sha256, ...}}), not {item!r:.80}"
                 )
+        if attached > MAX_ATTACHMENTS:
+            raise UnpublishableContent(
+                f"a post attaches {attached} blobs; the limit is {MAX_ATTACHMENTS}"
+            )
     if "channel" in value and channel_name(value["channel"]) is None:
         raise UnpublishableContent(
             f"a post's 'channel' must be a name of 1 to {MAX_CHANNEL} letters, digits, '_' or '-'"

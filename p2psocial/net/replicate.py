@@ -138,6 +138,8 @@ class Replication:
         """With ``serve_follows_only``: the feeds we send (ours and those we follow)."""
         self.allowed: set[bytes] = set()
         """With ``serve_follows_only``: the peers we replicate with (followed, our pubs)."""
+        self.purge_listeners: list[Callable[[bytes], None]] = []
+        """Called with each feed purged because we blocked it (the blob sweep listens)."""
         bus.subscribe(self._on_stored)
 
     # ------------------------------------------------------------------ lifecycle
@@ -470,6 +472,8 @@ class Replication:
             deleted = await self._purge(key)
             self.core.forget_feed(key)
             log.info("blocked %s: purged %d entries", feed_id(key), deleted)
+            for listener in self.purge_listeners:
+                listener(key)
             for session in list(self.sessions.values()):
                 if session.conn.remote_key == key:
                     await session.conn.aclose("blocked")

@@ -19,8 +19,9 @@ from p2psocial.identity import Keypair, feed_id
 from p2psocial.net.connection import connect
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
+    from p2psocial.net.connection import Connection, Handlers
     from p2psocial.net.replicate import Replication
     from p2psocial.store.gateway import StoreGateway
 
@@ -54,8 +55,14 @@ class Scheduler:
         keys: Keypair,
         network_key: bytes,
         now_ms: Callable[[], int],
+        *,
+        handlers: Handlers | None = None,
+        companions: Sequence[Callable[[Connection], Awaitable[None]]] = (),
     ) -> None:
         self.replication = replication
+        self.handlers = handlers if handlers is not None else replication.handlers()
+        self.companions = tuple(companions)
+        """Sessions run beside replication on each connection we dial (the blob exchange)."""
         self.gateway = gateway
         self.keys = keys
         self.network_key = network_key
@@ -129,14 +136,18 @@ class Scheduler:
                     state.key,
                     keys=self.keys,
                     network_key=self.network_key,
-                    handlers=self.replication.handlers(),
+                    handlers=self.handlers,
                 ) as conn:
                     state.failures = 0
                     state.last_error = None
                     await self.gateway.run(
                         lambda s: s.peer_outcome(state.address, True, self.now_ms())
                     )
-                    await self.replication.open_session(conn, state.address)
+                    async with trio.open_nursery() as companions:
+                        for companion in self.companions:
+                            companions.start_soon(companion, conn)
+                        await self.replication.open_session(conn, state.address)
+                        companions.cancel_scope.cancel()
                 delay = 1.0
             except (P2PSocialError, OSError) as exc:  # no peer's error ends the daemon
                 state.failures += 1

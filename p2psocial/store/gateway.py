@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 import trio
 
@@ -32,6 +32,19 @@ if TYPE_CHECKING:
     from p2psocial.store.store import Store
 
 T = TypeVar("T")
+
+
+class Gateway(Protocol):
+    """Runs a function on the store: :class:`StoreGateway` or :class:`InlineGateway`."""
+
+    async def run(self, fn: Callable[[Store], T]) -> T:
+        """On the writer: writes, and reads that must see them in the same turn."""
+        ...
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        """A pure read, on the daemon's read-only connection beside the writer (#11)."""
+        ...
+
 
 READ_CLIENT: ContextVar[object] = ContextVar("p2psocial_read_client", default=None)
 """Who a read is made for; reads of different clients take turns (see the module

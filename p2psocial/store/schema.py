@@ -1,7 +1,7 @@
 """The store's schema, created and upgraded by numbered migrations.
 
 Migrations change the core tables only (entries, feeds, forks, peers, invites,
-petnames). Tables
+petnames, mutes, blobs). Tables
 derived from the entries belong to views (``views/``), which have versions of their own and
 are rebuilt, never migrated.
 
@@ -173,6 +173,25 @@ def _m10_no_entry_sort_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS entries_sort")
 
 
+def _m11_blobs(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- The blobs held in <home>/blobs (issue #13): local state beside the files, never
+        -- published. ``pinned``: ours (added by us, or fetched because we asked for it),
+        -- never purged for room; ``relay``: fetched for a peer's forwarded want.
+        CREATE TABLE IF NOT EXISTS blobs (
+            blob        BLOB PRIMARY KEY,          -- 32-byte sha256
+            size        INTEGER NOT NULL,
+            stored_ts   INTEGER NOT NULL,
+            used_ts     INTEGER NOT NULL,          -- last read or served (LRU purging)
+            pinned      INTEGER NOT NULL DEFAULT 0,
+            relay       INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS blobs_used ON blobs (used_ts);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _m1_feeds_and_entries,
     _m2_peers,
@@ -184,6 +203,7 @@ MIGRATIONS: list[Migration] = [
     _m8_petnames,
     _m9_mutes,
     _m10_no_entry_sort_index,
+    _m11_blobs,
 ]
 """Applied in order; migration ``i`` (0-based) brings the store to user_version ``i + 1``."""
 

@@ -13,6 +13,7 @@ profiles), ``views/`` (derived tables).
 
 from __future__ import annotations
 
+from p2psocial.store.blobs import BlobsStore
 from p2psocial.store.ingest import BatchResult, Ingest, PreparedBatch
 from p2psocial.store.notifications import Notifications
 from p2psocial.store.peers import Peers
@@ -24,5 +25,5 @@ from p2psocial.store.social import Social
 __all__ = ["BatchResult", "PreparedBatch", "Store"]
 
 
-class Store(Ingest, Posts, Social, Notifications, Search, Peers, Profiles):
+class Store(Ingest, Posts, Social, Notifications, Search, Peers, Profiles, BlobsStore):
     """A p2psocial store in one SQLite file. Open it with :meth:`open`."""

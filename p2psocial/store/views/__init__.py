@@ -28,6 +28,7 @@ bytes.
 from __future__ import annotations
 
 from p2psocial.store.views.base import View, open_private, rebuild_views
+from p2psocial.store.views.blobrefs import BlobRefsView
 from p2psocial.store.views.channels import ChannelsView
 from p2psocial.store.views.contacts import ContactsView
 from p2psocial.store.views.deletions import DeletionsView
@@ -58,4 +59,5 @@ def default_views(*, owner: bytes | None) -> list[View]:
     if owner is not None:
         views.append(InboxView())
         views.append(NotificationsView(owner))
+        views.append(BlobRefsView())
     return views

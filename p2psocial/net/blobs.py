@@ -1,0 +1,337 @@
+"""The blob exchange over peer connections: the trio shell around proto.blobs.
+
+Theory of operation
+-------------------
+Each connection carries one ``blobs.wants`` duplex stream, opened by the side that dialled
+(beside ``replicate.ebt``). Both sides send want/have maps on it; the sans-IO
+:class:`~p2psocial.proto.blobs.BlobWants` decides what to say and what to fetch from whom.
+A blob is fetched with a ``blobs.get`` stream ``{"id": BLOB_ID, "offset": N}``: the server
+answers with the bytes from ``offset`` in chunks, then ends the stream. The receiver
+writes them to a partial file (``blobfiles.py``), so a cut download resumes from where it
+stopped; a blob whose bytes do not hash to its id is dropped and its sender cut off, with
+the reason logged. docs/protocol.md section 9.
+
+What we want: blobs referred to by entries of feeds within ``hops`` follows of us (1: ours
+and those we follow), and attachments of private messages to us; thumbnails and avatars
+first (``Store.wanted_blobs``). Recomputed when entries that may refer to blobs are stored,
+or the follow graph changes; blobs nothing refers to any more are then swept. Blocked feeds'
+entries are purged, so their blobs are neither wanted nor kept, and blocked peers cannot
+connect to ask for any.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from p2psocial.errors import (
+    BadBlob,
+    BlobMissing,
+    InvalidId,
+    P2PSocialError,
+    PeerDisconnected,
+    RpcError,
+)
+from p2psocial.identity import blob_id, parse_blob_id
+from p2psocial.msgtypes.blobs import blob_refs
+from p2psocial.net.connection import Connection, RpcStream, stream_handler
+from p2psocial.proto.blobs import CHUNK_SIZE, BlobWants, Fetch, parse_wants_message
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from p2psocial.blobstore import BlobEvent, BlobStore
+    from p2psocial.events import EventBus, Stored
+    from p2psocial.store.gateway import Gateway
+    from p2psocial.store.store import Store
+
+log = logging.getLogger("p2psocial.blobs")
+
+WANTS_METHOD = "blobs.wants"
+GET_METHOD = "blobs.get"
+REFRESH_DELAY = 0.2
+"""Seconds to gather changes before recomputing what we want."""
+_REFRESH_TYPES = frozenset({"post", "about", "contact", "delete", None})
+"""Entries of these content types (None: private) may change what we want or keep."""
+
+
+class BlobService:
+    """Wants, haves and downloads of one daemon (see the module docstring)."""
+
+    def __init__(
+        self, blobs: BlobStore, gateway: Gateway, me: bytes, *, hops: int, bus: EventBus
+    ) -> None:
+        self.blobs = blobs
+        self.gateway = gateway
+        self.me = me
+        self.hops = hops
+        self.core = BlobWants(blobs.max_size)
+        self.sessions: dict[Connection, trio.MemorySendChannel[None]] = {}
+        self.progress_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.pinned_wants: set[bytes] = set()
+        """Blobs the user asked for (``blob get``): pinned when they arrive."""
+        self._refresh = trio.Event()
+        self._sweep = False
+        self._fetch_kick = trio.Event()
+        self._arrived: dict[bytes, trio.Event] = {}
+        self._nursery: trio.Nursery | None = None
+        self.fetched = 0
+        self.liars: dict[str, str] = {}
+        bus.subscribe(self._on_stored)
+        blobs.listen(self._on_blob)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def handlers(self) -> dict[str, Any]:
+        async def wants(conn: Connection, args: Any, stream: RpcStream) -> None:
+            await self.run_session(conn, stream)
+
+        async def get(conn: Connection, args: Any, stream: RpcStream) -> None:
+            await self._serve_get(conn, args, stream)
+
+        return {WANTS_METHOD: stream_handler(wants), GET_METHOD: stream_handler(get)}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.blobs.reconcile()
+        await self._recompute()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._refresh_loop)
+            nursery.start_soon(self._fetch_loop)
+            task_status.started()
+
+    def _on_stored(self, event: Stored) -> None:
+        if event.local:
+            for accepted in event.entries:
+                value = accepted.private_value or accepted.value
+                if isinstance(value, dict):
+                    self.blobs.referred([ref.blob for ref in blob_refs(value)])
+        for accepted in event.entries:
+            if accepted.content_type in _REFRESH_TYPES:
+                if accepted.content_type in ("delete", "contact"):
+                    self._sweep = True
+                self._refresh.set()
+                return
+
+    def graph_changed(self) -> None:
+        """Blocks purge feeds: sweep what only they referred to."""
+        self._sweep = True
+        self._refresh.set()
+
+    def _on_blob(self, event: BlobEvent) -> None:
+        if event.size is not None:
+            self.core.held(event.blob, event.size)
+            arrived = self._arrived.pop(event.blob, None)
+            if arrived is not None:
+                arrived.set()
+        else:
+            self.core.dropped(event.blob)
+        self._kick_all()
+        self._emit(event.to_json())
+
+    def _emit(self, item: dict[str, Any]) -> None:
+        for listener in list(self.progress_listeners):
+            try:
+                listener(item)
+            except Exception:
+                log.exception("a blob progress listener failed")
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self._refresh.wait()
+            await trio.sleep(REFRESH_DELAY)
+            self._refresh = trio.Event()
+            if self._sweep:
+                self._sweep = False
+                await self.blobs.sweep()
+            await self._recompute()
+
+    async def _recompute(self) -> None:
+        me, hops = self.me, self.hops
+
+        def read(store: Store) -> dict[bytes, int]:
+            near = set(store.replication_set(me, hops)) | {me}
+            return store.wanted_blobs(near)
+
+        wanted = await self.gateway.read(read)
+        for blob in self.blobs.purged:
+            wanted.pop(blob, None)
+        for blob in self.pinned_wants:
+            wanted[blob] = -1
+        self.core.set_wanted(wanted)
+        self._kick_all()
+
+    def _kick_all(self) -> None:
+        for kick in self.sessions.values():
+            try:
+                kick.send_nowait(None)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        self._fetch_kick.set()
+
+    # ------------------------------------------------------------------ asking for one
+
+    def want(self, digest: bytes) -> trio.Event:
+        """The user wants this blob: fetch it from any peer first. The event is set once
+        it is held."""
+        arrived = self._arrived.setdefault(digest, trio.Event())
+        self.blobs.purged.discard(digest)
+        self.pinned_wants.add(digest)
+        self.core.want(digest)
+        self._kick_all()
+        return arrived
+
+    def report(self) -> dict[str, Any]:
+        return {**self.core.report(), "fetched_since_start": self.fetched}
+
+    # ------------------------------------------------------------------ sessions
+
+    async def open_session(self, conn: Connection) -> None:
+        """Dialler side: open the wants stream and run the session on it."""
+        try:
+            async with conn.stream(WANTS_METHOD, {}) as stream:
+                await self.run_session(conn, stream)
+        except PeerDisconnected:
+            pass
+        except RpcError as exc:  # a peer without blobs: replication goes on
+            log.info("no blob exchange with %s: %s", conn.remote_id, exc)
+
+    async def run_session(self, conn: Connection, stream: RpcStream) -> None:
+        if conn.remote_key == self.me or conn in self.sessions:
+            return
+        kick_send, kick_recv = trio.open_memory_channel[None](1)
+        self.sessions[conn] = kick_send
+        self.core.peer_connected(conn)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._say, conn, stream, kick_recv)
+                await self._hear(conn, stream)
+                nursery.cancel_scope.cancel()
+        except* BadBlob as group:
+            await self._cut_off(conn, group.exceptions[0])
+        except* PeerDisconnected:
+            pass
+        finally:
+            del self.sessions[conn]
+            self.core.peer_disconnected(conn)
+            self._fetch_kick.set()
+
+    async def _cut_off(self, conn: Connection, exc: BaseException) -> None:
+        self.liars[conn.remote_id] = str(exc)
+        log.warning("cutting off %s: %s", conn.remote_id, exc)
+        await conn.aclose(f"cut off: {exc}")
+
+    async def _say(
+        self, conn: Connection, stream: RpcStream, kick: trio.MemoryReceiveChannel[None]
+    ) -> None:
+        while True:
+            message = self.core.take_message(conn)
+            if message is not None:
+                await stream.send(message)
+                continue
+            await kick.receive()
+
+    async def _hear(self, conn: Connection, stream: RpcStream) -> None:
+        async for message in stream:
+            wants, haves = parse_wants_message(message)
+            if wants:
+                asked = list(wants)
+                held = await self.gateway.read(lambda s, asked=asked: s.blob_sizes(asked))  # type: ignore[misc]
+                if conn not in self.sessions:
+                    return
+                self.core.wants_received(conn, wants, held)
+            if haves:
+                self.core.haves_received(conn, haves)
+            self._kick_all()
+
+    # ------------------------------------------------------------------ serving
+
+    async def _serve_get(self, conn: Connection, args: Any, stream: RpcStream) -> None:
+        if not isinstance(args, dict):
+            raise BadBlob("blobs.get needs {id, offset}")
+        try:
+            digest = parse_blob_id(args.get("id"))
+        except InvalidId as exc:
+            raise BadBlob(f"blobs.get: {exc}") from None
+        offset = args.get("offset", 0)
+        if type(offset) is not int or offset < 0:
+            raise BadBlob("blobs.get: 'offset' must be a number of bytes")
+        size = await self.blobs.size(digest)
+        if size is None:
+            raise BlobMissing(f"blob {blob_id(digest)} is not held here")
+        await self.blobs.used([digest])
+        while offset < size:
+            chunk = await self.blobs.read(digest, offset, CHUNK_SIZE)
+            if not chunk:
+                break
+            await stream.send(chunk)
+            offset += len(chunk)
+
+    # ------------------------------------------------------------------ fetching
+
+    async def _fetch_loop(self) -> None:
+        assert self._nursery is not None
+        while True:
+            await self._fetch_kick.wait()
+            self._fetch_kick = trio.Event()
+            for fetch in self.core.next_fetches():
+                self._nursery.start_soon(self._fetch, fetch)
+
+    async def _fetch(self, fetch: Fetch) -> None:
+        conn: Connection = fetch.peer
+        ok = False
+        try:
+            ok = await self._download(conn, fetch)
+        except BadBlob as exc:
+            await self._cut_off(conn, exc)
+        except (PeerDisconnected, RpcError) as exc:
+            log.info("fetching %s from %s failed: %s", blob_id(fetch.blob), conn.remote_id, exc)
+        except P2PSocialError as exc:
+            log.warning("fetching %s failed: %s", blob_id(fetch.blob), exc)
+        finally:
+            self.core.fetch_ended(fetch, ok)
+            self._fetch_kick.set()
+
+    async def _download(self, conn: Connection, fetch: Fetch) -> bool:
+        digest, expected = fetch.blob, fetch.size
+        blobs = self.blobs
+        partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
+        text = blob_id(digest)
+        try:
+            if partial.offset > expected:
+                await blobs.in_thread(partial.discard)
+                partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
+            start = partial.offset
+            async with conn.stream(GET_METHOD, {"id": text, "offset": start}) as stream:
+                async for chunk in stream:
+                    if type(chunk) is not bytes:
+                        raise BadBlob(f"blobs.get of {text} sent a {type(chunk).__name__}")
+                    if partial.offset + len(chunk) > expected:
+                        await blobs.in_thread(partial.discard)
+                        raise BadBlob(
+                            f"sent more than the {expected} bytes it said blob {text} has"
+                        )
+                    await blobs.in_thread(lambda chunk=chunk: partial.write(chunk))  # type: ignore[misc]
+                    self._emit(
+                        {
+                            "event": "progress",
+                            "id": text,
+                            "received": partial.offset,
+                            "size": expected,
+                        }
+                    )
+            if partial.offset < expected and partial.hasher.digest() != digest:
+                await blobs.in_thread(partial.close)  # cut short: resumed later
+                return False
+        except BaseException:
+            await blobs.in_thread(partial.close)
+            raise
+        pinned = digest in self.pinned_wants
+        relay = digest not in self.core.local
+        await blobs.stored_download(partial, pinned=pinned, relay=relay)  # BadBlob: lies
+        self.pinned_wants.discard(digest)
+        self.fetched += 1
+        log.info("fetched blob %s (%d bytes) from %s", text, partial.offset, conn.remote_id)
+        return True

@@ -1,0 +1,201 @@
+"""Blobs between real daemons (#13): pictures that lose their GPS position, travel to
+followers (thumbnails too), hop through a friend, survive cuts, and stay bounded."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.daemons import BIN, DaemonProcess, mesh, wait_for
+
+pytestmark = pytest.mark.e2e
+
+Daemons = Callable[..., DaemonProcess]
+
+GPS_IFD = 0x8825
+BODY_SERIAL = 0xA431
+
+
+def photo_with_gps(path: Path, size: tuple[int, int] = (1200, 900)) -> Path:
+    """A JPEG as a phone writes it: EXIF with a GPS position, camera make and serial."""
+    image = Image.new("RGB", size, (200, 120, 40))
+    for x in range(0, size[0], 7):  # some detail, so it is not all one colour
+        image.putpixel((x, (x * 3) % size[1]), (10, 200, 90))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model 9"  # Model
+    exif[BODY_SERIAL] = "SN-123456789"
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)})
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes(), quality=92)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def has_exif(data: bytes) -> bool:
+    with Image.open(io.BytesIO(data)) as image:
+        return bool(image.getexif()) or "exif" in image.info
+
+
+def held(d: DaemonProcess, blob: str) -> bool:
+    return bool(d.call("blobs.has", id=blob)["held"])
+
+
+def blob_path(d: DaemonProcess, blob: str) -> Path:
+    import base64
+
+    raw = base64.b64decode(blob[1:-7])
+    text = raw.hex()
+    return d.home / "blobs" / "sha256" / text[:2] / text[2:]
+
+
+def post_photo(a: DaemonProcess, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    photo = photo_with_gps(tmp_path / "holiday.jpg")
+    assert has_exif(photo.read_bytes())
+    done = a.cli("post", "look where I am", "--attach", str(photo), "--alt", "a beach")
+    assert "removed its metadata" in done.stderr
+    msg_id = done.stdout.strip()
+    content = a.call("get", id=msg_id)["content"]
+    (entry,) = content["mentions"]
+    return msg_id, entry
+
+
+def test_a_photo_reaches_a_follower_without_its_gps_position(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    a, b = daemons("a"), daemons("b")
+    _msg, entry = post_photo(a, tmp_path)
+    assert entry["type"] == "image/jpeg" and entry["alt"] == "a beach"
+    assert (entry["width"], entry["height"]) == (1200, 900)
+    thumb = entry["thumbnail"]
+    assert max(thumb["width"], thumb["height"]) == 320
+    mesh(a, b)
+    wait_for(lambda: held(b, entry["link"]) and held(b, thumb["link"]), what="blobs at b")
+    mine = blob_path(a, entry["link"]).read_bytes()
+    out = tmp_path / "got.jpg"
+    b.cli("blob", "get", entry["link"], "-o", str(out))
+    assert out.read_bytes() == mine  # identical, and its hash is its id
+    assert not has_exif(mine)
+    assert len(mine) == entry["size"]
+    status = b.call("status")["blobs"]
+    assert status["count"] == 2 and status["bytes"] == entry["size"] + thumb["size"]
+    assert status["quota"] == 1024 * 1024 * 1024
+    # nothing half-made was left behind
+    assert not list((b.home / "blobs" / "partial").iterdir())
+
+
+def test_a_friend_of_a_friend_gets_it_through_the_friend(daemons: Daemons, tmp_path: Path) -> None:
+    a, b, c = daemons("a"), daemons("b"), daemons("c")
+    _msg, entry = post_photo(a, tmp_path)
+    mesh(a, b)
+    wait_for(lambda: held(b, entry["link"]), what="the photo at b")
+    c.call("follow", feed_id=b.feed_id)
+    c.cli("connect", b.address)  # c never meets a
+    out = tmp_path / "at-c.jpg"
+    c.cli("blob", "get", entry["link"], "-o", str(out), "--wait", "30")
+    assert out.read_bytes() == blob_path(a, entry["link"]).read_bytes()
+    assert all(p["feed_id"] != a.feed_id for p in c.call("peers.list")["connected"])
+
+
+def test_a_want_is_forwarded_one_hop(daemons: Daemons, tmp_path: Path) -> None:
+    """b neither follows a nor wants the blob, but passes c's want on to a."""
+    a, b, c = daemons("a"), daemons("b"), daemons("c")
+    added = a.call("blobs.add", path=str(photo_with_gps(tmp_path / "p.jpg")))
+    b.cli("connect", a.address)
+    c.cli("connect", b.address)
+    wait_for(lambda: len(b.call("peers.list")["connected"]) == 2, what="b connected to both")
+    got = c.call("blobs.get", id=added["id"], wait=30)
+    assert got["size"] == added["size"]
+    assert held(b, added["id"])  # b fetched it to pass it on
+
+
+def test_a_file_over_the_cap_is_refused(daemons: Daemons, tmp_path: Path) -> None:
+    a = daemons("a")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5 * 1024 * 1024 + 1))
+    done = a.cli("blob", "add", str(big), check=False)
+    assert done.returncode == 1
+    assert (
+        "5242881 bytes" in done.stderr and "5 MiB" in done.stderr and "1 bytes over" in done.stderr
+    )
+    assert a.call("status")["blobs"]["count"] == 0
+    ok = big.with_name("ok.bin")
+    ok.write_bytes(os.urandom(5 * 1024 * 1024))
+    assert a.cli("blob", "add", str(ok)).stdout.startswith("&")
+
+
+def test_a_private_attachment_is_ciphertext_at_the_pub(daemons: Daemons, tmp_path: Path) -> None:
+    a, pub, b = daemons("a"), daemons("pub"), daemons("b")
+    mesh(a, pub)
+    mesh(b, pub)
+    secret = tmp_path / "letter.txt"
+    secret.write_bytes(b"meet me at the old mill at noon\n" * 20)
+    msg = a.cli("dm", "send", "for your eyes", "--to", b.feed_id, "--attach", str(secret))
+    msg_id = msg.stdout.strip()
+    wait_for(lambda: any(m["id"] == msg_id for m in b.call("private.inbox")), what="dm at b")
+    (entry,) = next(m for m in b.call("private.inbox") if m["id"] == msg_id)["content"]["mentions"]
+    assert "key" in entry
+    wait_for(lambda: held(b, entry["link"]), what="the attachment at b")
+    out = tmp_path / "opened.txt"
+    b.cli("blob", "get", entry["link"], "-o", str(out))
+    assert out.read_bytes() == secret.read_bytes()
+    # the pub carried it (b got it only through the pub) and holds only ciphertext
+    at_pub = blob_path(pub, entry["link"]).read_bytes()
+    assert b"old mill" not in at_pub
+    assert len(at_pub) == secret.stat().st_size + 40
+
+
+def test_a_blocked_authors_blob_is_never_fetched(daemons: Daemons, tmp_path: Path) -> None:
+    a, b = daemons("a"), daemons("b")
+    mesh(a, b)
+    _msg, entry = post_photo(a, tmp_path)
+    wait_for(lambda: held(b, entry["link"]), what="the first photo at b")
+    b.cli("block", a.feed_id)
+    wait_for(lambda: not held(b, entry["link"]), what="the blocked author's blob dropped")
+    wait_for(lambda: b.call("status")["blobs"]["count"] == 0, what="no blob left at b")
+
+
+def test_a_blob_of_a_deleted_post_is_dropped(daemons: Daemons, tmp_path: Path) -> None:
+    a, b = daemons("a"), daemons("b")
+    mesh(a, b)
+    msg_id, entry = post_photo(a, tmp_path)
+    wait_for(lambda: held(b, entry["link"]), what="the photo at b")
+    a.cli("delete", msg_id, "--yes")
+    wait_for(lambda: not held(b, entry["link"]), what="the blob dropped at b")
+    wait_for(lambda: not held(a, entry["link"]), what="the blob dropped at a")
+
+
+def test_blob_commands_without_a_daemon(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "p2psocial"), *args],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=60,
+        )
+
+    assert run("init").returncode == 0
+    note = tmp_path / "note.txt"
+    note.write_text("hello blobs\n")
+    blob = run("blob", "add", str(note)).stdout.strip()
+    assert blob.startswith("&") and blob.endswith(".sha256")
+    listed = [json.loads(line) for line in run("blob", "list", "--json").stdout.splitlines()]
+    assert [item["id"] for item in listed] == [blob]
+    assert listed[0]["pinned"] is True
+    out = tmp_path / "out.txt"
+    assert run("blob", "get", blob, "-o", str(out)).returncode == 0
+    assert out.read_text() == "hello blobs\n"
+    missing = "&" + "A" * 43 + "=.sha256"
+    gone = run("blob", "get", missing, "-o", str(out))
+    assert gone.returncode == 1 and "not held here" in gone.stderr
+    assert run("blob", "rm", blob).returncode == 0
+    assert run("blob", "list", "--json").stdout == ""
