@@ -199,3 +199,241 @@ def test_blob_commands_without_a_daemon(tmp_path: Path, cli_env: dict[str, str])
     assert gone.returncode == 1 and "not held here" in gone.stderr
     assert run("blob", "rm", blob).returncode == 0
     assert run("blob", "list", "--json").stdout == ""
+
+
+# ----------------------------------------------------------------------------- hostile peers
+
+
+class BlobPeer:
+    """A peer in this test process that dials a daemon, says it has one blob, and serves
+    ``blobs.get`` as ``serve(offset, stream)`` decides."""
+
+    def __init__(self, blob: str, size: int, serve: Any) -> None:
+        from p2psocial.identity import Keypair
+
+        self.keys = Keypair.from_seed(os.urandom(32))
+        self.blob = blob
+        self.size = size
+        self.serve = serve
+        self.offsets: list[int] = []
+        self.cut_reason: str | None = None
+
+    async def run(self, d: DaemonProcess, feed: str) -> None:
+        from p2psocial.config import parse_address
+        from p2psocial.errors import P2PSocialError
+        from p2psocial.identity import parse_feed_id
+        from p2psocial.net.connection import connect, stream_handler
+        from p2psocial.proto.handshake import NETWORK_KEY
+
+        async def get(conn: Any, args: Any, stream: Any) -> None:
+            self.offsets.append(args["offset"])
+            await self.serve(args["offset"], stream)
+
+        host, port = parse_address(d.info["listen"])
+        try:
+            async with connect(
+                host,
+                port,
+                parse_feed_id(feed),
+                keys=self.keys,
+                network_key=NETWORK_KEY,
+                handlers={"blobs.get": stream_handler(get)},
+            ) as conn:
+                async with conn.stream("blobs.wants", {}) as wants:
+                    await wants.send({self.blob: self.size})
+                    async for _message in wants:
+                        pass
+                await conn.wait_closed()
+                self.cut_reason = conn.close_reason
+        except P2PSocialError as exc:
+            self.cut_reason = str(exc)
+
+
+def random_blob(tmp_path: Path, size: int) -> tuple[bytes, str]:
+    import base64
+    import hashlib
+
+    data = os.urandom(size)
+    digest = hashlib.sha256(data).digest()
+    return data, "&" + base64.b64encode(digest).decode() + ".sha256"
+
+
+def test_a_liar_serving_wrong_bytes_is_cut_off_and_nothing_is_stored(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    from tests.e2e.hostile import InThread
+
+    b = daemons("b")
+    data, blob = random_blob(tmp_path, 300_000)
+    b.call("blobs.want", id=blob)
+
+    async def lie(offset: int, stream: Any) -> None:
+        await stream.send(os.urandom(len(data)))  # the right size, the wrong bytes
+
+    liar = BlobPeer(blob, len(data), lie)
+    with InThread(lambda: liar.run(b, b.feed_id)):
+        wait_for(lambda: "cutting off" in b.log() and "hash to" in b.log(), what="cut-off")
+    assert not held(b, blob)
+    assert not blob_path(b, blob).exists()
+    assert not list((b.home / "blobs" / "partial").iterdir())
+    assert b.call("status")["blobs"]["count"] == 0
+    assert b.call("whoami")  # and the daemon serves on
+
+
+def test_a_cut_download_resumes_where_it_stopped(daemons: Daemons, tmp_path: Path) -> None:
+    import trio
+
+    from tests.e2e.hostile import InThread
+
+    b = daemons("b")
+    data, blob = random_blob(tmp_path, 1_000_000)
+    b.call("blobs.want", id=blob)
+    half = 512 * 1024
+
+    async def cut(offset: int, stream: Any) -> None:
+        await stream.send(data[:half])
+        await trio.sleep(0.5)
+        await stream._conn.aclose("cut on purpose")
+
+    first = BlobPeer(blob, len(data), cut)
+    with InThread(lambda: first.run(b, b.feed_id)):
+        wait_for(lambda: b.call("blobs.has", id=blob)["partial"] == half, what="half of it")
+        wait_for(lambda: first.cut_reason is not None, what="the cut")
+    assert not held(b, blob) and not blob_path(b, blob).exists()
+
+    async def rest(offset: int, stream: Any) -> None:
+        for at in range(offset, len(data), 256 * 1024):
+            await stream.send(data[at : at + 256 * 1024])
+
+    second = BlobPeer(blob, len(data), rest)
+    with InThread(lambda: second.run(b, b.feed_id)):
+        wait_for(lambda: held(b, blob), what="the rest of it")
+    assert second.offsets == [half]  # only the missing part travelled again
+    assert blob_path(b, blob).read_bytes() == data
+
+
+def test_killing_the_daemon_mid_download_leaves_no_blob_under_its_name(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    import trio
+
+    from tests.e2e.hostile import InThread
+
+    b = daemons("b")
+    data, blob = random_blob(tmp_path, 2_000_000)
+    b.call("blobs.want", id=blob)
+
+    async def stall(offset: int, stream: Any) -> None:
+        await stream.send(data[:300_000])
+        await trio.sleep_forever()
+
+    slow = BlobPeer(blob, len(data), stall)
+    with InThread(lambda: slow.run(b, b.feed_id)):
+        wait_for(lambda: b.call("blobs.has", id=blob)["partial"] > 0, what="a partial")
+        b.kill()
+    assert not blob_path(b, blob).exists()
+    digest_hex = blob_path(b, blob).parent.name + blob_path(b, blob).name
+    part = b.home / "blobs" / "partial" / f"{digest_hex}.part"
+    kept = part.stat().st_size
+    assert 0 < kept <= 300_000  # kept, under its own name, to resume
+    b.start()
+    assert not held(b, blob)
+    assert b.call("status")["blobs"]["count"] == 0
+    b.call("blobs.want", id=blob)  # asked for again (blob get): resumed
+
+    async def rest(offset: int, stream: Any) -> None:
+        for at in range(offset, len(data), 256 * 1024):
+            await stream.send(data[at : at + 256 * 1024])
+
+    second = BlobPeer(blob, len(data), rest)
+    with InThread(lambda: second.run(b, b.feed_id)):
+        wait_for(lambda: held(b, blob), what="the blob after the restart")
+    assert second.offsets == [kept]
+    assert blob_path(b, blob).read_bytes() == data
+
+
+def test_a_flood_of_wants_gets_the_peer_cut_off(daemons: Daemons) -> None:
+    import base64
+
+    from tests.e2e.hostile import InThread
+
+    b = daemons("b")
+
+    async def flood() -> None:
+        from p2psocial.config import parse_address
+        from p2psocial.errors import P2PSocialError
+        from p2psocial.identity import Keypair, parse_feed_id
+        from p2psocial.net.connection import connect
+        from p2psocial.proto.handshake import NETWORK_KEY
+
+        host, port = parse_address(b.info["listen"])
+        try:
+            async with connect(
+                host,
+                port,
+                parse_feed_id(b.feed_id),
+                keys=Keypair.from_seed(os.urandom(32)),
+                network_key=NETWORK_KEY,
+            ) as conn:
+                async with conn.stream("blobs.wants", {}) as wants:
+                    for _round in range(10):
+                        await wants.send(
+                            {
+                                "&" + base64.b64encode(os.urandom(32)).decode() + ".sha256": -1
+                                for _ in range(1000)
+                            }
+                        )
+                    await conn.wait_closed()
+        except P2PSocialError:
+            pass
+
+    with InThread(flood):
+        wait_for(lambda: "more than 5000 wants" in b.log(), what="the flood cut off")
+    assert b.call("whoami")
+
+
+def test_a_full_quota_purges_the_right_blobs_and_never_mine(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    """b (quota 3 MiB, blobs of feeds 2 follows away) follows a, who follows e. Over the
+    quota, e's blob goes first (not followed directly), then a's least recently used;
+    b's own blob never."""
+    mib = 1024 * 1024
+    e, a = daemons("e"), daemons("a")
+    b = daemons("b", start=False)
+    b.cli("init")
+    (b.home / "config.toml").write_text('blob_quota = "3MiB"\nblob_hops = 2\n')
+    b.start()
+    mine = tmp_path / "mine.bin"
+    mine.write_bytes(os.urandom(mib))
+    my_blob = b.cli("blob", "add", str(mine)).stdout.strip()
+    mesh(a, e)
+    b.call("follow", feed_id=a.feed_id)
+    b.cli("connect", a.address)
+
+    def share(d: DaemonProcess, name: str) -> str:
+        path = tmp_path / name
+        path.write_bytes(os.urandom(800 * 1024))
+        msg = d.cli("post", f"a file: {name}", "--attach", str(path)).stdout.strip()
+        link: str = d.call("get", id=msg)["content"]["mentions"][0]["link"]
+        return link
+
+    from_e = share(e, "e.bin")
+    wait_for(lambda: held(b, from_e), what="e's blob at b (two hops)", timeout=30)
+    first = share(a, "a1.bin")
+    wait_for(lambda: held(b, first), what="a's first blob at b")
+    second = share(a, "a2.bin")
+    wait_for(lambda: held(b, second), what="a's second blob at b")
+    assert not held(b, from_e)  # not followed directly: purged first, though newer
+    assert held(b, first)
+    third = share(a, "a3.bin")
+    wait_for(lambda: held(b, third), what="a's third blob at b")
+    assert not held(b, first)  # then the least recently used of a's
+    assert held(b, second) and held(b, my_blob)
+    totals = b.call("status")["blobs"]
+    assert totals["bytes"] <= 3 * mib and totals["quota"] == 3 * mib
+    # and what was purged is not fetched again while there is no room
+    import time
+
+    time.sleep(1.5)
+    assert not held(b, first) and not held(b, from_e)
