@@ -47,6 +47,7 @@ log = logging.getLogger("p2psocial.blobs")
 MiB = 1024 * 1024
 ATTACH_GRACE_MS = 10 * 60 * 1000
 """An attachment not yet referred to (added just before its post) is kept this long."""
+USED_FLUSH_MS = 1000
 FILE_THREADS = trio.CapacityLimiter(4)
 """Worker threads for blob file I/O, shared by every BlobStore of the process."""
 
@@ -89,6 +90,8 @@ class BlobStore:
         self._listeners: list[Callable[[BlobEvent], None]] = []
         self.purged: set[bytes] = set()
         """Blobs dropped for room: not fetched again (unless asked for) while we run."""
+        self._used: set[bytes] = set()
+        self._used_flushed = 0
         self._fresh: dict[bytes, int] = {}
         """Attachments just added (not pinned), not yet referred to by their post."""
 
@@ -151,6 +154,7 @@ class BlobStore:
         over = total + incoming - self.quota
         if over <= 0:
             return
+        await self.flush_used()
         me = self.me
 
         def choose(store: Store) -> list[tuple[bytes, int]]:
@@ -214,7 +218,18 @@ class BlobStore:
         )
 
     async def used(self, digests: list[bytes]) -> None:
-        await self.gateway.run(lambda s: s.blobs_used(digests, now_ms()))
+        """These blobs were read or served: noted at once a second at most (LRU order
+        needs no more), on the store's writer."""
+        self._used.update(digests)
+        now = now_ms()
+        if now - self._used_flushed >= USED_FLUSH_MS:
+            await self.flush_used()
+
+    async def flush_used(self) -> None:
+        pending, self._used = list(self._used), set()
+        self._used_flushed = now = now_ms()
+        if pending:
+            await self.gateway.run(lambda s: s.blobs_used(pending, now))
 
     async def remove(self, digest: bytes) -> bool:
         """The user removes a blob (``blob rm``): gone, pinned or not."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from p2psocial.identity import message_id
+from p2psocial.identity import blob_id, message_id
+from p2psocial.msgtypes.blobs import attachments, blob_refs
 from p2psocial.msgtypes.names import display_names
 from p2psocial.msgtypes.post import content_warning
 from p2psocial.msgtypes.repost import parse_repost
@@ -34,8 +35,53 @@ def _text(message: Message, extras: Extras | None) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def attachment_cards(value: dict[str, Any], held: set[str]) -> list[dict[str, Any]]:
+    """What a post (or private message) attaches, as shown: each blob's id, media type,
+    name, size, picture size and alt text, its thumbnail, and whether each is held here."""
+    out = []
+    for item in attachments(value):
+        shown: dict[str, Any] = {
+            "id": item["link"],
+            "type": item["type"],
+            "name": item["name"],
+            "size": item["size"],
+            "held": item["link"] in held,
+        }
+        for key in ("width", "height", "alt"):
+            if key in item:
+                shown[key] = item[key]
+        thumb = item.get("thumbnail")
+        if isinstance(thumb, dict):
+            shown["thumbnail"] = {
+                "id": thumb["link"],
+                "type": thumb["type"],
+                "size": thumb["size"],
+                "width": thumb.get("width"),
+                "height": thumb.get("height"),
+                "held": thumb["link"] in held,
+            }
+        shown["private"] = "key" in item
+        out.append(shown)
+    return out
+
+
+def held_blob_ids(store: Store, values: Sequence[object]) -> set[str]:
+    """Which of the blobs these contents attach are held here (ids)."""
+    wanted: list[bytes] = []
+    for value in values:
+        if isinstance(value, dict):
+            wanted += [ref.blob for ref in blob_refs(value)]
+    if not wanted:
+        return set()
+    return {blob_id(b) for b in store.blob_sizes(wanted)}
+
+
 def _card(
-    message: Message, extras: Extras | None, names: dict[bytes, str], sort_ts: int | None
+    message: Message,
+    extras: Extras | None,
+    names: dict[bytes, str],
+    sort_ts: int | None,
+    held: set[str] | None = None,
 ) -> dict[str, Any]:
     card = message.to_json()
     value = message.value if isinstance(message.value, dict) else {}
@@ -44,6 +90,7 @@ def _card(
     card["text"] = _text(message, extras)
     card["edited"] = bool(extras and extras.edits and value.get("type") == "post")
     card["cw"] = content_warning(value) if not message.deleted else None
+    card["attachments"] = attachment_cards(value, held or set()) if not message.deleted else []
     card["counts"] = {
         "replies": extras.replies if extras else 0,
         "likes": extras.likes if extras else 0,
@@ -58,7 +105,7 @@ def _card(
             "comment": comment,
             "held": original is not None,
             "message": (
-                _card(original, extras.original_extras if extras else None, names, None)
+                _card(original, extras.original_extras if extras else None, names, None, held)
                 if original is not None
                 else None
             ),
@@ -81,7 +128,13 @@ def cards(
             authors.add(found.original.author)
     names = display_names(sorted(authors), store.name_data(me)) if authors else {}
     times = sort_times or [None] * len(messages)
-    return [_card(m, extras.get(m.id), names, t) for m, t in zip(messages, times, strict=True)]
+    values = [m.value for m in messages] + [
+        e.original.value for e in extras.values() if e.original is not None
+    ]
+    held = held_blob_ids(store, values)
+    return [
+        _card(m, extras.get(m.id), names, t, held) for m, t in zip(messages, times, strict=True)
+    ]
 
 
 def history(store: Store, me: bytes, msg: bytes) -> dict[str, Any]:

@@ -261,6 +261,14 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     typer.echo(f"feed      {info['feed_id']}")
     typer.echo(f"daemon    {'running on ' + info['listen'] if info['running'] else 'not running'}")
     typer.echo(f"stored    {info['entries']} entries in {info['feeds']} feeds")
+    blobs = info.get("blobs")
+    if isinstance(blobs, dict):
+        from p2psocial.cli.show import human_size
+
+        typer.echo(
+            f"blobs     {blobs['count']} ({human_size(blobs['bytes'])} of "
+            f"{human_size(blobs['quota'])} quota)"
+        )
     if info.get("replication"):
         r = info["replication"]
         typer.echo(

@@ -127,7 +127,46 @@ def format_private(m: dict[str, Any]) -> str:
         lines.append(f"  (reply in {one_line(content['root'])})")
     text = content.get("text")
     lines.append(indented(neutralise(text) if isinstance(text, str) else one_line(content)))
+    from p2psocial.msgtypes.blobs import attachments
+
+    lines += attachment_lines(attachments(content))
     return "\n".join(lines)
+
+
+def human_size(size: object) -> str:
+    if not isinstance(size, int):
+        return "? bytes"
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def attachment_lines(items: object) -> list[str]:
+    """One line per attachment: name, type, picture size, bytes, held or not, alt text,
+    and its id (every peer-written value neutralised)."""
+    if not isinstance(items, list):
+        return []
+    lines = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        parts = [one_line(item.get("name")), one_line(item.get("type"))]
+        if isinstance(item.get("width"), int) and isinstance(item.get("height"), int):
+            parts.append(f"{item['width']}x{item['height']}")
+        parts.append(human_size(item.get("size")))
+        if "held" in item:
+            parts.append("held here" if item["held"] else "not here yet")
+        if item.get("private") or "key" in item:
+            parts.append("private")
+        line = f"  [attached] {', '.join(parts)}  {one_line(item.get('id', item.get('link')))}"
+        lines.append(line)
+        alt = item.get("alt")
+        if isinstance(alt, str):
+            lines.append(f"    alt: {one_line(alt)}")
+    return lines
 
 
 def _plural(count: int, word: str, words: str) -> str:
@@ -196,6 +235,8 @@ def format_card(card: dict[str, Any], show_cw: bool = False, depth: int = 0) -> 
         lines.append("\n".join("  | " + line for line in quoted.split("\n")))
     else:
         lines.append(indented(card_body(card, show_cw)))
+        if not (isinstance(card.get("cw"), str) and not show_cw):
+            lines += attachment_lines(card.get("attachments"))
     extra = counts_line(card)
     if extra is not None:
         lines.append(f"  ({extra})")

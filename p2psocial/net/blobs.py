@@ -53,6 +53,8 @@ WANTS_METHOD = "blobs.wants"
 GET_METHOD = "blobs.get"
 REFRESH_DELAY = 0.2
 """Seconds to gather changes before recomputing what we want."""
+WANTED_AT_ONCE = 2000
+"""Most blobs wanted at once; more are wanted as these arrive."""
 _REFRESH_TYPES = frozenset({"post", "about", "contact", "delete", None})
 """Entries of these content types (None: private) may change what we want or keep."""
 
@@ -77,6 +79,7 @@ class BlobService:
         self._fetch_kick = trio.Event()
         self._arrived: dict[bytes, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        self._more_wanted = False
         self.fetched = 0
         self.liars: dict[str, str] = {}
         bus.subscribe(self._on_stored)
@@ -123,6 +126,8 @@ class BlobService:
     def _on_blob(self, event: BlobEvent) -> None:
         if event.size is not None:
             self.core.held(event.blob, event.size)
+            if self._more_wanted and len(self.core.local) < WANTED_AT_ONCE // 4:
+                self._refresh.set()  # the rest of what we want, beyond the last limit
             arrived = self._arrived.pop(event.blob, None)
             if arrived is not None:
                 arrived.set()
@@ -139,23 +144,25 @@ class BlobService:
                 log.exception("a blob progress listener failed")
 
     async def _refresh_loop(self) -> None:
+        """Recompute at once on a change, then gather what follows for REFRESH_DELAY."""
         while True:
             await self._refresh.wait()
-            await trio.sleep(REFRESH_DELAY)
             self._refresh = trio.Event()
             if self._sweep:
                 self._sweep = False
                 await self.blobs.sweep()
             await self._recompute()
+            await trio.sleep(REFRESH_DELAY)
 
     async def _recompute(self) -> None:
         me, hops = self.me, self.hops
 
         def read(store: Store) -> dict[bytes, int]:
             near = set(store.replication_set(me, hops)) | {me}
-            return store.wanted_blobs(near)
+            return store.wanted_blobs(near, limit=WANTED_AT_ONCE)
 
         wanted = await self.gateway.read(read)
+        self._more_wanted = len(wanted) >= WANTED_AT_ONCE
         for blob in self.blobs.purged:
             wanted.pop(blob, None)
         for blob in self.pinned_wants:
@@ -262,12 +269,17 @@ class BlobService:
         if size is None:
             raise BlobMissing(f"blob {blob_id(digest)} is not held here")
         await self.blobs.used([digest])
-        while offset < size:
-            chunk = await self.blobs.read(digest, offset, CHUNK_SIZE)
-            if not chunk:
-                break
-            await stream.send(chunk)
-            offset += len(chunk)
+        reader = await self.blobs.in_thread(lambda: self.blobs.files.path(digest).open("rb"))
+        try:
+            await self.blobs.in_thread(lambda: reader.seek(offset))
+            while offset < size:
+                chunk = await self.blobs.in_thread(lambda: reader.read(CHUNK_SIZE))
+                if not chunk:
+                    break
+                await stream.send(chunk)
+                offset += len(chunk)
+        finally:
+            reader.close()
 
     # ------------------------------------------------------------------ fetching
 

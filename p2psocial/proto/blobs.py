@@ -40,9 +40,9 @@ MAX_MESSAGE_ENTRIES = 1000
 """Most wants and haves in one message."""
 MAX_PEER_WANTS = 5000
 """Most wants of one peer for blobs we do not hold that we keep (to answer and forward)."""
-MAX_FETCHES = 4
+MAX_FETCHES = 8
 """Blob downloads under way at once."""
-MAX_PEER_FETCHES = 2
+MAX_PEER_FETCHES = 4
 """Of them, from one peer."""
 CHUNK_SIZE = 256 * 1024
 """Bytes per ``blobs.get`` stream item."""

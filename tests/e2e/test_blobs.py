@@ -437,3 +437,51 @@ def test_a_full_quota_purges_the_right_blobs_and_never_mine(
 
     time.sleep(1.5)
     assert not held(b, first) and not held(b, from_e)
+
+
+def test_timelines_show_attachments_and_profiles_take_a_picture(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    a, b = daemons("a"), daemons("b")
+    mesh(a, b)
+    msg_id, entry = post_photo(a, tmp_path)
+    wait_for(lambda: held(b, entry["link"]), what="the photo at b")
+    (card,) = [c for c in b.call("timeline") if c["id"] == msg_id]
+    (shown,) = card["attachments"]
+    assert shown["id"] == entry["link"] and shown["held"] is True
+    assert shown["thumbnail"]["held"] is True and shown["alt"] == "a beach"
+    text = b.cli("timeline").stdout
+    assert "[attached] holiday.jpg, image/jpeg, 1200x900" in text and "held here" in text
+    assert "alt: a beach" in text
+    assert "blobs     2 (" in b.cli("status").stdout
+    # an avatar from a picture file: scaled to 512 px, its metadata gone
+    face = photo_with_gps(tmp_path / "face.jpg", (1600, 1600))
+    done = a.cli("profile", "set", "--name", "Ann", "--avatar", str(face))
+    assert "removed its metadata" in done.stderr
+    avatar = a.call("profile")["avatar"]
+    wait_for(lambda: held(b, avatar), what="the avatar at b")
+    with Image.open(blob_path(b, avatar)) as image:
+        assert image.size == (512, 512)
+    not_a_picture = tmp_path / "notes.txt"
+    not_a_picture.write_text("not a face")
+    refused = a.cli("profile", "set", "--avatar", str(not_a_picture), check=False)
+    assert refused.returncode == 1 and "not a picture" in refused.stderr
+
+
+def test_blob_progress_reaches_a_subscriber(daemons: Daemons, tmp_path: Path) -> None:
+    a, b = daemons("a"), daemons("b")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    added = a.call("blobs.add", path=str(big))
+    with b.client() as client:
+        sub = client.subscribe("blobs.subscribe")
+        b.call("blobs.want", id=added["id"])
+        b.cli("connect", a.address)
+        events: list[dict[str, Any]] = []
+        while not any(e.get("event") == "stored" for e in events):
+            item = sub.get(timeout=20)
+            assert item is not None, f"no blob event within 20 s after {events[-3:]}"
+            events.append(item)
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["received"] == 3 * 1024 * 1024
+    assert all(e["id"] == added["id"] for e in events)

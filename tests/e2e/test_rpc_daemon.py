@@ -26,7 +26,7 @@ import pytest
 
 from p2psocial.client import Client, Overflow
 from p2psocial.errors import RpcError
-from p2psocial.identity import Keypair, feed_id, message_id
+from p2psocial.identity import Keypair, blob_id, feed_id, message_id
 from tests.e2e.daemons import BIN, DaemonProcess
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +57,7 @@ def other_feed(n: int) -> str:
 
 
 UNKNOWN_MESSAGE = message_id(b"\x07" * 32)
+UNKNOWN_BLOB = blob_id(b"\x07" * 32)
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +350,13 @@ def test_every_method_rejects_unknown_params(client: Client) -> None:
         "mutes": {},
         "suggest": {},
         "search": {"query": "x"},
+        "blobs.add": {"data": "aGk="},
+        "blobs.has": {"id": UNKNOWN_BLOB},
+        "blobs.want": {"id": UNKNOWN_BLOB},
+        "blobs.get": {"id": UNKNOWN_BLOB, "wait": 0},
+        "blobs.list": {},
+        "blobs.remove": {"id": UNKNOWN_BLOB},
+        "blobs.subscribe": {},
     }
     assert set(valid) == set(client.call("methods"))
     for method, params in valid.items():
