@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from p2psocial.errors import BadBlob, BlobMissing
@@ -29,7 +31,6 @@ from p2psocial.identity import blob_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 READ_CHUNK = 1 << 20
 
@@ -73,12 +74,17 @@ class BlobFiles:
         if self.size(digest) == len(data):
             return digest, False
         self.ensure()
-        tmp = self.partial_dir / f"add-{os.getpid()}-{digest.hex()[:16]}.tmp"
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        self._move_into_place(tmp, digest)
+        fd, name = tempfile.mkstemp(prefix="add-", suffix=".tmp", dir=self.partial_dir)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self._move_into_place(tmp, digest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return digest, True
 
     def remove(self, digest: bytes) -> bool:
@@ -101,6 +107,8 @@ class BlobFiles:
                     digest = bytes.fromhex(sub.name + item.name)
                 except ValueError:
                     continue
+                if digest.hex() != sub.name + item.name:
+                    continue  # not a name path() gives (upper case, spaces)
                 if len(digest) == 32 and item.is_file():
                     yield digest, item.stat().st_size
 

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from p2psocial.errors import BlobMissing, BlobRefused, DaemonNotRunning, InvalidParams
+from p2psocial.errors import (
+    BlobMissing,
+    BlobRefused,
+    DaemonNotRunning,
+    InvalidParams,
+    PrivateBoxError,
+)
 from p2psocial.identity import blob_id, parse_blob_id
 from p2psocial.media import MAX_SIDE, THUMB_SIDE, is_image, prepare_image
 from p2psocial.msgtypes.blobs import MAX_ALT, MAX_ATTACHMENTS, attachment, check_attachment
@@ -200,6 +206,17 @@ async def attachments_param(
     return out
 
 
+def _open_with_any(sealed: bytes, keys: list[bytes]) -> bytes:
+    """The plaintext of a private blob, opened with the first of ``keys`` that opens it
+    (PrivateBoxError from the last when none does)."""
+    for key in keys[:-1]:
+        try:
+            return open_blob(sealed, key)
+        except PrivateBoxError:
+            continue
+    return open_blob(sealed, keys[-1])
+
+
 def _held_json(held: HeldBlob) -> dict[str, Any]:
     return {
         "id": blob_id(held.blob),
@@ -284,16 +301,16 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
         data = await blobs.read(digest)
         await blobs.used([digest])
         answer: dict[str, Any] = {"id": text, "size": len(data), "decrypted": False}
-        key: bytes | None = None
+        keys: list[bytes] = []
         if key_text is not None:
             try:
-                key = base64.b64decode(key_text, validate=True)
+                keys = [base64.b64decode(key_text, validate=True)]
             except (binascii.Error, ValueError):
                 raise InvalidParams("parameter 'key' is not valid base64", "key") from None
         elif not raw:
-            key = await app.gateway.read(lambda s: s.blob_key(digest))
-        if key is not None and not raw:
-            data = open_blob(data, key)
+            keys = await app.gateway.read(lambda s: s.blob_keys(digest))
+        if keys and not raw:
+            data = _open_with_any(data, keys)
             answer.update(decrypted=True, size=len(data))
         answer["data"] = base64.b64encode(data).decode("ascii")
         return answer

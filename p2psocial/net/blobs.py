@@ -9,7 +9,7 @@ A blob is fetched with a ``blobs.get`` stream ``{"id": BLOB_ID, "offset": N}``: 
 answers with the bytes from ``offset`` in chunks, then ends the stream. The receiver
 writes them to a partial file (``blobfiles.py``), so a cut download resumes from where it
 stopped; a blob whose bytes do not hash to its id is dropped and its sender cut off, with
-the reason logged. docs/protocol.md section 9.
+the reason logged. docs/protocol.md section 10.
 
 What we want: blobs referred to by entries of feeds within ``hops`` follows of us (1: ours
 and those we follow), and attachments of private messages to us; thumbnails and avatars

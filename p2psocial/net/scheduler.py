@@ -60,7 +60,8 @@ class Scheduler:
         companions: Sequence[Callable[[Connection], Awaitable[None]]] = (),
     ) -> None:
         self.replication = replication
-        self.handlers = handlers if handlers is not None else replication.handlers()
+        self.handlers = handlers
+        """Peer RPC handlers of the connections we dial (default: replication's)."""
         self.companions = tuple(companions)
         """Sessions run beside replication on each connection we dial (the blob exchange)."""
         self.gateway = gateway
@@ -136,7 +137,9 @@ class Scheduler:
                     state.key,
                     keys=self.keys,
                     network_key=self.network_key,
-                    handlers=self.handlers,
+                    handlers=self.handlers
+                    if self.handlers is not None
+                    else self.replication.handlers(),
                 ) as conn:
                     state.failures = 0
                     state.last_error = None

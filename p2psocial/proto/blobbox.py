@@ -5,7 +5,7 @@ bytes) || secretbox(plaintext, nonce, key)`` (XSalsa20-Poly1305, libsodium's
 ``crypto_secretbox_easy``), with a fresh random 32-byte key and nonce for each blob. The
 blob id hashes that ciphertext, so the peers and pubs that carry it (and check it by its
 hash like any blob) hold only ciphertext; the key travels inside the private message's
-attachment entry (``"key"``), encrypted to its readers. docs/protocol.md section 9.5.
+attachment entry (``"key"``), encrypted to its readers. docs/protocol.md section 10.5.
 
 Sans-IO: the key and nonce are passed in.
 """

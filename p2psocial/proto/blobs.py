@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Every connection carries one ``blobs.wants`` duplex stream (docs/protocol.md section 9).
+Every connection carries one ``blobs.wants`` duplex stream (docs/protocol.md section 10).
 Both sides send maps ``{blob_id: n}`` on it: ``n < 0`` is a *want* (``-n`` is how many
 hops the want has travelled: 1 for the sender's own), ``n >= 0`` a *have* (the blob's size
 in bytes). A blob is then fetched with one ``blobs.get`` stream per blob, from whichever
@@ -116,9 +116,9 @@ class BlobWants:
                 state.outbox.setdefault(blob_id(blob), -(hops + 1))
 
     def peer_disconnected(self, peer: Any) -> None:
+        """The peer is gone. Its downloads keep their slots until they end
+        (:meth:`fetch_ended`): no second download of a blob starts while one still runs."""
         self.peers.pop(peer, None)
-        for blob in [b for b, p in self.fetching.items() if p == peer]:
-            del self.fetching[blob]
         for peers in self.failed.values():
             peers.discard(peer)
 
@@ -159,18 +159,18 @@ class BlobWants:
         """``peer`` wants these blobs (blob -> hops); ``held``: the sizes of those of them
         we hold and may serve. Raises BadBlob past MAX_PEER_WANTS open wants."""
         state = self.peers[peer]
+        forwarded = self._forwarded()
         for blob, hops in wants.items():
             size = held.get(blob)
             if size is not None:
                 state.outbox[blob_id(blob)] = size
                 continue
-            if blob not in state.wants:
-                if len(state.wants) >= MAX_PEER_WANTS:
-                    raise BadBlob(
-                        f"more than {MAX_PEER_WANTS} wants of blobs we do not hold at once"
-                    )
-                if hops < MAX_HOPS and blob not in self.local:
-                    self._tell_all(blob, -(hops + 1), but=peer)
+            if blob not in state.wants and len(state.wants) >= MAX_PEER_WANTS:
+                raise BadBlob(f"more than {MAX_PEER_WANTS} wants of blobs we do not hold at once")
+            closest = forwarded.get(blob)
+            if hops < MAX_HOPS and blob not in self.local and (closest is None or hops < closest):
+                self._tell_all(blob, -(hops + 1), but=peer)  # new, or nearer than before
+                forwarded[blob] = hops
             state.wants[blob] = min(hops, state.wants.get(blob, hops))
 
     def haves_received(self, peer: Any, haves: Mapping[bytes, int]) -> None:
@@ -229,7 +229,7 @@ class BlobWants:
             state.fetching = max(0, state.fetching - 1)
             if not ok:
                 state.haves.pop(fetch.blob, None)
-        if not ok:
+        if not ok and state is not None:  # a peer gone is forgotten, failures and all
             self.failed.setdefault(fetch.blob, set()).add(fetch.peer)
 
     def held(self, blob: bytes, size: int) -> None:

@@ -121,15 +121,17 @@ class BlobsStore(Reads):
 
     # ------------------------------------------------------------------ references
 
-    def blob_key(self, blob: bytes) -> bytes | None:
-        """The key of a private attachment (from a private message we can read)."""
+    def blob_keys(self, blob: bytes) -> list[bytes]:
+        """The keys private messages we can read give for a private attachment (more than
+        one only if someone gave a wrong one: try each)."""
         if not self._kept():
-            return None
+            return []
         with self._errors():
-            row = self._conn.execute(
-                "SELECT key FROM blobrefs WHERE blob = ? AND key IS NOT NULL LIMIT 1", (blob,)
-            ).fetchone()
-        return row[0] if row is not None else None
+            rows = self._conn.execute(
+                "SELECT DISTINCT key FROM blobrefs WHERE blob = ? AND key IS NOT NULL LIMIT 10",
+                (blob,),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def blob_referrers(self, blob: bytes) -> set[bytes]:
         """The authors whose entries refer to ``blob``."""
@@ -178,15 +180,17 @@ class BlobsStore(Reads):
 
     def blobs_to_purge(self, need: int, me: bytes, near: set[bytes]) -> list[tuple[bytes, int]]:
         """Blobs to drop to free ``need`` bytes, least recently used first: first those
-        neither ours nor referred to by ``near`` (the feeds we follow directly), then
-        those not ours. Ours (pinned, or referred to by our own entries) never are."""
+        neither ours nor referred to by ``near`` (the feeds we follow directly) nor
+        attached to a private message to us, then those not ours. Ours (pinned, or referred
+        to by our own entries) never are."""
         kept = self._kept()
         refs = (
             "SELECT b.blob, b.size, b.used_ts, "
             + (
-                "(SELECT group_concat(hex(r.author)) FROM blobrefs r WHERE r.blob = b.blob)"
+                "(SELECT group_concat(hex(r.author)) FROM blobrefs r WHERE r.blob = b.blob), "
+                "EXISTS (SELECT 1 FROM blobrefs r WHERE r.blob = b.blob AND r.key IS NOT NULL)"
                 if kept
-                else "NULL"
+                else "NULL, 0"
             )
             + " FROM blobs b WHERE b.pinned = 0 ORDER BY b.used_ts, b.blob"
         )
@@ -196,11 +200,11 @@ class BlobsStore(Reads):
         near_hex = {k.hex().upper() for k in near}
         first: list[tuple[bytes, int]] = []
         second: list[tuple[bytes, int]] = []
-        for blob, size, _used, authors in rows:
+        for blob, size, _used, authors, private in rows:
             by = set(authors.split(",")) if authors else set()
             if me_hex in by:
                 continue
-            (second if by & near_hex else first).append((blob, size))
+            (second if by & near_hex or private else first).append((blob, size))
         chosen: list[tuple[bytes, int]] = []
         freed = 0
         for blob, size in first + second:
