@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.daemons import BIN, DaemonProcess, mesh, wait_for
+from tests.e2e.daemons import BIN, DaemonProcess, mesh, texts, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -154,13 +155,29 @@ def test_a_private_attachment_is_ciphertext_at_the_pub(daemons: Daemons, tmp_pat
 
 
 def test_a_blocked_authors_blob_is_never_fetched(daemons: Daemons, tmp_path: Path) -> None:
-    a, b = daemons("a"), daemons("b")
+    """b blocks a: a's blobs b held go, and a's new ones are not fetched, though c, whom b
+    follows and is connected to, follows a and holds them."""
+    a, b, c = daemons("a"), daemons("b"), daemons("c")
     mesh(a, b)
+    mesh(a, c)
     _msg, entry = post_photo(a, tmp_path)
     wait_for(lambda: held(b, entry["link"]), what="the first photo at b")
     b.cli("block", a.feed_id)
     wait_for(lambda: not held(b, entry["link"]), what="the blocked author's blob dropped")
     wait_for(lambda: b.call("status")["blobs"]["count"] == 0, what="no blob left at b")
+    b.call("follow", feed_id=c.feed_id)
+    c.call("follow", feed_id=b.feed_id)
+    b.cli("connect", c.address)
+    later = tmp_path / "later.txt"
+    later.write_text("posted after the block\n")
+    msg = a.cli("post", "after the block", "--attach", str(later)).stdout.strip()
+    link = a.call("get", id=msg)["content"]["mentions"][0]["link"]
+    wait_for(lambda: held(c, link), what="the new blob at c")
+    c.call("post", text="c is connected to b")
+    wait_for(lambda: "c is connected to b" in texts(b, c.feed_id), what="c's post at b")
+    time.sleep(1)  # time enough for a want to go out and the blob to come, were it wanted
+    assert not held(b, link)
+    assert b.call("status")["blobs"]["count"] == 0
 
 
 def test_a_blob_of_a_deleted_post_is_dropped(daemons: Daemons, tmp_path: Path) -> None:
@@ -433,8 +450,6 @@ def test_a_full_quota_purges_the_right_blobs_and_never_mine(
     totals = b.call("status")["blobs"]
     assert totals["bytes"] <= 3 * mib and totals["quota"] == 3 * mib
     # and what was purged is not fetched again while there is no room
-    import time
-
     time.sleep(1.5)
     assert not held(b, first) and not held(b, from_e)
 
