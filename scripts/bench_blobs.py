@@ -11,9 +11,12 @@ covers replicating the few posts, B's wants, and the downloads.
 - small: ``--small-count`` blobs of 50 KiB.
 
 In the same run, the raw transport stream rate: ``--raw-mib`` MiB of 256 KiB byte items
-(the size of a ``blobs.get`` chunk) pushed over one ``Connection.stream`` between two trio
-tasks of this process, over real loopback TCP through the real handshake, box-stream and
-packet-stream. Prints one JSON line (MB means 2**20 bytes)::
+(the size of a ``blobs.get`` chunk) sent over one ``Connection.stream`` by another process
+(scripts/transport_peer.py) and received here, over real loopback TCP through the real
+handshake, box-stream and packet-stream: two cores, as between two daemons. The ratio is
+taken to that rate; ``raw_stream_one_process_MBps`` is the same stream between two tasks
+of this process (one core for both ends), for comparison. Prints one JSON line (MB means
+2**20 bytes)::
 
     {"big_MBps": b, "small_blobs_per_s": n, "small_MBps": s, "raw_stream_MBps": r,
      "ratio_big_to_raw": b/r, "peak_rss_mb_receiver": m, "targets": {...}, ...}
@@ -34,6 +37,7 @@ import argparse
 import functools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +53,7 @@ from bench_sync import children, start_daemon, vm_hwm_kb
 
 from p2psocial.client import Client
 from p2psocial.home import Home
-from p2psocial.identity import Keypair
+from p2psocial.identity import Keypair, parse_feed_id
 from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS
 from p2psocial.net.connection import Connection, RpcStream, connect, serve, stream_handler
 from p2psocial.proto.blobs import CHUNK_SIZE
@@ -116,6 +120,39 @@ async def _raw_stream(total: int) -> float:
 
 def raw_stream_mb_per_s(total: int) -> float:
     return trio.run(_raw_stream, total)
+
+
+async def _from_peer(port: int, server: bytes, total: int) -> float:
+    keys = Keypair.from_seed(os.urandom(32))
+    async with connect("127.0.0.1", port, server, keys=keys, network_key=NETWORK_KEY) as conn:
+        received = 0
+        start = time.perf_counter()
+        async with conn.stream("bench.source", {"bytes": total, "chunk": CHUNK_SIZE}) as s:
+            async for item in s:
+                received += len(item)
+        seconds = time.perf_counter() - start
+    if received != total:
+        raise SystemExit(f"raw stream: received {received} of {total} bytes")
+    return total / MB / seconds
+
+
+def raw_stream_two_processes_mb_per_s(total: int) -> float:
+    """MB/s of ``total`` bytes in CHUNK_SIZE items sent by another process
+    (scripts/transport_peer.py, ``bench.source``) and received here: one core encrypting,
+    another decrypting, as between two daemons."""
+    with subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve().parent / "transport_peer.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as peer:
+        assert peer.stdout is not None and peer.stdin is not None
+        info = json.loads(peer.stdout.readline())
+        try:
+            return trio.run(_from_peer, info["port"], parse_feed_id(info["feed_id"]), total)
+        finally:
+            peer.stdin.close()
+            peer.wait(timeout=30)
 
 
 # ---------------------------------------------------------------------------- one transfer
@@ -240,7 +277,8 @@ def main() -> None:
         parser.error("--big-mib and --small-count must be at least 1")
     raw_mib = args.raw_mib if args.raw_mib is not None else args.big_mib
 
-    raw = raw_stream_mb_per_s(raw_mib * MB)
+    raw_one = raw_stream_mb_per_s(raw_mib * MB)
+    raw = raw_stream_two_processes_mb_per_s(raw_mib * MB)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         (Path(tmp) / "big").mkdir()
         big = transfer(Path(tmp) / "big", big_sizes(args.big_mib), args.timeout)
@@ -257,6 +295,7 @@ def main() -> None:
                 "small_blobs_per_s": small["blobs_per_s"],
                 "small_MBps": small["MBps"],
                 "raw_stream_MBps": round(raw, 1),
+                "raw_stream_one_process_MBps": round(raw_one, 1),
                 "ratio_big_to_raw": round(ratio, 3),
                 "peak_rss_mb_receiver": peak,
                 "targets": {

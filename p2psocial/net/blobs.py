@@ -35,7 +35,7 @@ from p2psocial.errors import (
     RpcError,
 )
 from p2psocial.identity import blob_id, parse_blob_id
-from p2psocial.msgtypes.blobs import blob_refs
+from p2psocial.msgtypes.blobs import AVATAR, THUMB, blob_refs
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.blobs import CHUNK_SIZE, BlobWants, Fetch, parse_wants_message
 
@@ -55,8 +55,8 @@ REFRESH_DELAY = 0.2
 """Seconds to gather changes before recomputing what we want."""
 WANTED_AT_ONCE = 2000
 """Most blobs wanted at once; more are wanted as these arrive."""
-_REFRESH_TYPES = frozenset({"post", "about", "contact", "delete", None})
-"""Entries of these content types (None: private) may change what we want or keep."""
+_REF_TYPES = frozenset({"post", "about", None})
+"""Entries of these content types (None: private) may refer to blobs."""
 
 
 class BlobService:
@@ -76,6 +76,12 @@ class BlobService:
         """Blobs the user asked for (``blob get``): pinned when they arrive."""
         self._refresh = trio.Event()
         self._sweep = False
+        self._full = False
+        self._near: set[bytes] = {me}
+        """Feeds whose blobs we want (within ``hops`` follows), as of the last recompute."""
+        self._pending_event = trio.Event()
+        self._pending: dict[bytes, int] = {}
+        """Blobs new entries refer to, to want (blob -> priority)."""
         self._fetch_kick = trio.Event()
         self._arrived: dict[bytes, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
@@ -102,31 +108,51 @@ class BlobService:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._refresh_loop)
+            nursery.start_soon(self._pending_loop)
             nursery.start_soon(self._fetch_loop)
             task_status.started()
 
     def _on_stored(self, event: Stored) -> None:
-        if event.local:
-            for accepted in event.entries:
-                value = accepted.private_value or accepted.value
-                if isinstance(value, dict):
-                    self.blobs.referred([ref.blob for ref in blob_refs(value)])
+        """New entries: the blobs they refer to are wanted at once (if their author is
+        near, or they come in a private message to us); a follow, block or delete makes
+        the whole set of wants be recomputed, and what nothing refers to swept."""
+        near = self._near
         for accepted in event.entries:
-            if accepted.content_type in _REFRESH_TYPES:
-                if accepted.content_type in ("delete", "contact"):
-                    self._sweep = True
+            kind = accepted.content_type
+            if kind in ("delete", "contact"):
+                self._sweep = self._full = True
                 self._refresh.set()
-                return
+                continue
+            if kind not in _REF_TYPES:
+                continue
+            private = accepted.private_value is not None
+            value = accepted.private_value if private else accepted.value
+            if not isinstance(value, dict):
+                continue
+            refs = blob_refs(value)
+            if not refs:
+                continue
+            if event.local:
+                self.blobs.referred([ref.blob for ref in refs])
+            if private or accepted.entry.author in near:
+                for ref in refs:
+                    if private and ref.key is None:
+                        continue
+                    priority = 0 if ref.kind in (THUMB, AVATAR) else 1
+                    self._pending[ref.blob] = min(priority, self._pending.get(ref.blob, 1))
+                self._pending_event.set()
 
     def graph_changed(self) -> None:
         """Blocks purge feeds: sweep what only they referred to."""
-        self._sweep = True
+        self._sweep = self._full = True
         self._refresh.set()
 
     def _on_blob(self, event: BlobEvent) -> None:
         if event.size is not None:
             self.core.held(event.blob, event.size)
             if self._more_wanted and len(self.core.local) < WANTED_AT_ONCE // 4:
+                self._more_wanted = False
+                self._full = True
                 self._refresh.set()  # the rest of what we want, beyond the last limit
             arrived = self._arrived.pop(event.blob, None)
             if arrived is not None:
@@ -144,24 +170,42 @@ class BlobService:
                 log.exception("a blob progress listener failed")
 
     async def _refresh_loop(self) -> None:
-        """Recompute at once on a change, then gather what follows for REFRESH_DELAY."""
+        """A whole recompute (after a graph change or a delete) runs at once, then gathers
+        what follows for REFRESH_DELAY; the wants of new entries never wait for it."""
         while True:
             await self._refresh.wait()
             self._refresh = trio.Event()
             if self._sweep:
                 self._sweep = False
                 await self.blobs.sweep()
-            await self._recompute()
-            await trio.sleep(REFRESH_DELAY)
+            if self._full:
+                self._full = False
+                await self._recompute()
+                await trio.sleep(REFRESH_DELAY)
+
+    async def _pending_loop(self) -> None:
+        while True:
+            await self._pending_event.wait()
+            self._pending_event = trio.Event()
+            if self._pending:
+                await self._want_pending()
+
+    async def _want_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        held = await self.gateway.read(lambda s: s.blob_sizes(list(pending)))
+        for blob, priority in pending.items():
+            if blob not in held and blob not in self.blobs.purged:
+                self.core.want(blob, priority)
+        self._kick_all()
 
     async def _recompute(self) -> None:
         me, hops = self.me, self.hops
 
-        def read(store: Store) -> dict[bytes, int]:
+        def read(store: Store) -> tuple[set[bytes], dict[bytes, int]]:
             near = set(store.replication_set(me, hops)) | {me}
-            return store.wanted_blobs(near, limit=WANTED_AT_ONCE)
+            return near, store.wanted_blobs(near, limit=WANTED_AT_ONCE)
 
-        wanted = await self.gateway.read(read)
+        self._near, wanted = await self.gateway.read(read)
         self._more_wanted = len(wanted) >= WANTED_AT_ONCE
         for blob in self.blobs.purged:
             wanted.pop(blob, None)
