@@ -33,6 +33,7 @@ import trio
 
 from p2psocial.config import DEFAULT_BLOB_MAX_SIZE, DEFAULT_BLOB_QUOTA
 from p2psocial.errors import BlobMissing, BlobRefused
+from p2psocial.events import Listeners
 from p2psocial.identity import blob_id
 
 if TYPE_CHECKING:
@@ -87,25 +88,14 @@ class BlobStore:
         self.me = me
         self.max_size = max_size
         self.quota = quota
-        self._listeners: list[Callable[[BlobEvent], None]] = []
+        self.events: Listeners[BlobEvent] = Listeners("blob events")
+        """Every blob stored or dropped."""
         self.purged: set[bytes] = set()
         """Blobs dropped for room: not fetched again (unless asked for) while we run."""
         self._used: set[bytes] = set()
         self._used_flushed = 0
         self._fresh: dict[bytes, int] = {}
         """Attachments just added (not pinned), not yet referred to by their post."""
-
-    # -- events
-
-    def listen(self, listener: Callable[[BlobEvent], None]) -> None:
-        self._listeners.append(listener)
-
-    def _tell(self, event: BlobEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a blob listener failed: %r", listener)
 
     # -- files, off the loop
 
@@ -130,7 +120,7 @@ class BlobStore:
         if not pinned:
             self._fresh[digest] = now_ms()
         await self.gateway.run(lambda s: s.blob_stored(digest, len(data), now_ms(), pinned=pinned))
-        self._tell(BlobEvent(digest, len(data), pinned))
+        self.events.emit(BlobEvent(digest, len(data), pinned))
         return digest, new
 
     async def stored_download(self, partial: Partial, *, pinned: bool, relay: bool) -> int:
@@ -143,7 +133,7 @@ class BlobStore:
         await self.gateway.run(
             lambda s: s.blob_stored(digest, size, now_ms(), pinned=pinned, relay=relay)
         )
-        self._tell(BlobEvent(digest, size, pinned))
+        self.events.emit(BlobEvent(digest, size, pinned))
         await self.make_room(0, keep=digest)
         return size
 
@@ -181,7 +171,7 @@ class BlobStore:
         await self.gateway.run(lambda s: s.blobs_forgotten(blobs))
         log.info("dropped %d blob(s): %s", len(blobs), reason)
         for blob in blobs:
-            self._tell(BlobEvent(blob, None))
+            self.events.emit(BlobEvent(blob, None))
         return int(removed)
 
     def referred(self, blobs: list[bytes]) -> None:

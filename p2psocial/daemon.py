@@ -296,7 +296,7 @@ async def _serve(
             )
         )
         bus.subscribe(live_messages(server.hub, keys.feed_id))
-        blobs.progress_listeners.append(lambda item: server.hub.publish("blobs", item))
+        blobs.progress.subscribe(lambda item: server.hub.publish("blobs", item))
         await nursery.start(scheduler.run)
         if config.lan:
             from p2psocial.net.lan import run_lan

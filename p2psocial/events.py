@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from p2psocial.feed.chain import Accepted
 
 log = logging.getLogger("p2psocial.events")
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +36,18 @@ class Stored:
     """True for our own publish, False for entries received from a peer."""
 
 
-class EventBus:
-    """Delivers each :class:`Stored` event to every subscriber, in subscription order."""
+class Listeners(Generic[E]):
+    """Delivers each event to every listener, in the order they subscribed. A listener that
+    raises is a bug: it is logged with its traceback, and the others still get the event."""
 
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[Stored], None]] = []
+    def __init__(self, what: str = "events") -> None:
+        self.what = what
+        self._subscribers: list[Callable[[E], None]] = []
 
-    def subscribe(self, subscriber: Callable[[Stored], None]) -> Callable[[], None]:
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, subscriber: Callable[[E], None]) -> Callable[[], None]:
         """Add a subscriber; returns the function that removes it."""
         self._subscribers.append(subscriber)
 
@@ -50,9 +57,16 @@ class EventBus:
 
         return remove
 
-    def emit(self, event: Stored) -> None:
+    def emit(self, event: E) -> None:
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
             except Exception:
-                log.exception("a subscriber to stored entries failed: %r", subscriber)
+                log.exception("a subscriber to %s failed: %r", self.what, subscriber)
+
+
+class EventBus(Listeners[Stored]):
+    """Delivers each :class:`Stored` event to every subscriber, in subscription order."""
+
+    def __init__(self) -> None:
+        super().__init__("stored entries")

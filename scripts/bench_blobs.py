@@ -37,7 +37,6 @@ import argparse
 import functools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,10 +49,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import trio
 from bench_sync import children, start_daemon, vm_hwm_kb
+from bench_transport import transport_peer
 
 from p2psocial.client import Client
 from p2psocial.home import Home
-from p2psocial.identity import Keypair, parse_feed_id
+from p2psocial.identity import Keypair
 from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS
 from p2psocial.net.connection import Connection, RpcStream, connect, serve, stream_handler
 from p2psocial.proto.blobs import CHUNK_SIZE
@@ -140,19 +140,8 @@ def raw_stream_two_processes_mb_per_s(total: int) -> float:
     """MB/s of ``total`` bytes in CHUNK_SIZE items sent by another process
     (scripts/transport_peer.py, ``bench.source``) and received here: one core encrypting,
     another decrypting, as between two daemons."""
-    with subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve().parent / "transport_peer.py")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as peer:
-        assert peer.stdout is not None and peer.stdin is not None
-        info = json.loads(peer.stdout.readline())
-        try:
-            return trio.run(_from_peer, info["port"], parse_feed_id(info["feed_id"]), total)
-        finally:
-            peer.stdin.close()
-            peer.wait(timeout=30)
+    with transport_peer() as (port, key):
+        return trio.run(_from_peer, port, key, total)
 
 
 # ---------------------------------------------------------------------------- one transfer

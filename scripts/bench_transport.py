@@ -21,7 +21,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,6 +34,9 @@ from p2psocial.identity import Keypair, parse_feed_id
 from p2psocial.net.connection import connect
 from p2psocial.proto.handshake import NETWORK_KEY
 from p2psocial.proto.secretbox import SecretBox
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MB = 1024 * 1024
 
@@ -70,12 +75,9 @@ async def measure(port: int, server: bytes, handshakes: int, stream_mb: int) -> 
     return hs_rate, total / MB / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--handshakes", type=int, default=200)
-    parser.add_argument("--stream-mb", type=int, default=64)
-    args = parser.parse_args()
-    raw = raw_secretbox_mb_per_s(2.0)
+@contextmanager
+def transport_peer() -> Iterator[tuple[int, bytes]]:
+    """scripts/transport_peer.py in a process of its own: (its port, its key)."""
     with subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "transport_peer.py")],
         stdin=subprocess.PIPE,
@@ -85,16 +87,20 @@ def main() -> None:
         assert peer.stdout is not None and peer.stdin is not None
         info = json.loads(peer.stdout.readline())
         try:
-            hs, mbps = trio.run(
-                measure,
-                info["port"],
-                parse_feed_id(info["feed_id"]),
-                args.handshakes,
-                args.stream_mb,
-            )
+            yield info["port"], parse_feed_id(info["feed_id"])
         finally:
             peer.stdin.close()
             peer.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--handshakes", type=int, default=200)
+    parser.add_argument("--stream-mb", type=int, default=64)
+    args = parser.parse_args()
+    raw = raw_secretbox_mb_per_s(2.0)
+    with transport_peer() as (port, key):
+        hs, mbps = trio.run(measure, port, key, args.handshakes, args.stream_mb)
     print(
         json.dumps(
             {

@@ -11,12 +11,13 @@ import base64
 import os
 import sys
 import time
-from pathlib import Path  # noqa: TC003 (typer reads the annotations at run time)
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from p2psocial.cli.base import JsonFlag, app, caller, emit_json, emit_json_lines, fail
+from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS
 
 if TYPE_CHECKING:
     from p2psocial.cli.base import Caller
@@ -35,6 +36,47 @@ KeepMetadata = Annotated[
         "serial, time taken). By default it is removed and large pictures scaled down.",
     ),
 ]
+
+
+AttachOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--attach",
+        help="Attach a picture or file (up to 4; repeatable). Pictures lose their metadata "
+        "(GPS position, camera) unless --keep-metadata.",
+        metavar="FILE",
+        dir_okay=False,
+    ),
+]
+AltOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--alt",
+        help="Describe an attached picture for people who cannot see it (one per --attach, "
+        "in order).",
+        metavar="TEXT",
+    ),
+]
+
+
+def attachments_for(
+    call: Caller,
+    attach: list[Path] | None,
+    alt: list[str] | None,
+    *,
+    keep_metadata: bool,
+    private: bool = False,
+) -> list[dict[str, Any]]:
+    """The ``attachments`` param of a post or private message: each ``--attach`` file
+    added (``blobs.add``), with its ``--alt``."""
+    if not attach:
+        if alt:
+            fail("--alt describes an attached picture: give --attach FILE too")
+        return []
+    if len(attach) > MAX_ATTACHMENTS:
+        fail(f"{len(attach)} files attached; at most {MAX_ATTACHMENTS} are allowed")
+    added = add_files(call, attach, alts=alt, keep_metadata=keep_metadata, private=private)
+    return [a["attachment"] for a in added]
 
 
 def _human(size: int) -> str:
@@ -239,4 +281,4 @@ def rm(
     typer.echo(f"removed {blob}")
 
 
-__all__ = ["add_files", "blob_app"]
+__all__ = ["AltOpt", "AttachOpt", "KeepMetadata", "add_files", "attachments_for", "blob_app"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: TC003 (typer reads the annotations at run time)
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,9 +18,8 @@ from p2psocial.cli.base import (
     home_of,
     user_errors,
 )
-from p2psocial.cli.blobs import KeepMetadata, add_files
+from p2psocial.cli.blobs import AltOpt, AttachOpt, KeepMetadata, attachments_for
 from p2psocial.cli.show import name_authors, print_cards, print_messages
-from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS
 
 if TYPE_CHECKING:
     from p2psocial.cli.base import Caller
@@ -121,25 +119,8 @@ def post(
             "unknown or ambiguous one is an error listing the candidates).",
         ),
     ] = True,
-    attach: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--attach",
-            help="Attach a picture or file (up to 4; repeatable). Pictures lose their "
-            "metadata (GPS position, camera) unless --keep-metadata.",
-            metavar="FILE",
-            dir_okay=False,
-        ),
-    ] = None,
-    alt: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--alt",
-            help="Describe an attached picture for people who cannot see it (one per "
-            "--attach, in order).",
-            metavar="TEXT",
-        ),
-    ] = None,
+    attach: AttachOpt = None,
+    alt: AltOpt = None,
     keep_metadata: KeepMetadata = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -160,13 +141,9 @@ def post(
             params["channel"] = channel
         if cw is not None:
             params["cw"] = cw
-        if attach:
-            if len(attach) > MAX_ATTACHMENTS:
-                fail(f"{len(attach)} files attached; a post holds at most {MAX_ATTACHMENTS}")
-            added = add_files(call, attach, alts=alt, keep_metadata=keep_metadata)
-            params["attachments"] = [a["attachment"] for a in added]
-        elif alt:
-            fail("--alt describes an attached picture: give --attach FILE too")
+        attached = attachments_for(call, attach, alt, keep_metadata=keep_metadata)
+        if attached:
+            params["attachments"] = attached
         message = call.call("post", **params)
     if as_json:
         emit_json(message)

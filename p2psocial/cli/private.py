@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: TC003 (typer reads the annotations at run time)
 from typing import Annotated, Any
 
 import typer
 
 from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json
-from p2psocial.cli.blobs import KeepMetadata, add_files
+from p2psocial.cli.blobs import AltOpt, AttachOpt, KeepMetadata, attachments_for
 from p2psocial.cli.show import name_authors, print_private
 
 dm_app = typer.Typer(help="Private messages, readable only by their recipients.")
@@ -23,22 +22,8 @@ def dm_send(
     reply_to: Annotated[
         str | None, typer.Option("--reply-to", help="Reply in this private thread (root id).")
     ] = None,
-    attach: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--attach",
-            help="Attach a picture or file, sealed so only the readers can open it (up "
-            "to 4; repeatable).",
-            metavar="FILE",
-            dir_okay=False,
-        ),
-    ] = None,
-    alt: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--alt", help="Describe an attached picture (one per --attach).", metavar="TEXT"
-        ),
-    ] = None,
+    attach: AttachOpt = None,
+    alt: AltOpt = None,
     keep_metadata: KeepMetadata = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -50,9 +35,9 @@ def dm_send(
     if reply_to is not None:
         params["root"] = reply_to
     with caller(ctx) as call:
-        if attach:
-            added = add_files(call, attach, alts=alt, keep_metadata=keep_metadata, private=True)
-            params["attachments"] = [a["attachment"] for a in added]
+        attached = attachments_for(call, attach, alt, keep_metadata=keep_metadata, private=True)
+        if attached:
+            params["attachments"] = attached
         result = call.call("private.publish", **params)
     if as_json:
         emit_json(result)

@@ -34,14 +34,13 @@ from p2psocial.errors import (
     PeerDisconnected,
     RpcError,
 )
+from p2psocial.events import Listeners
 from p2psocial.identity import blob_id, parse_blob_id
 from p2psocial.msgtypes.blobs import AVATAR, THUMB, blob_refs
 from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.blobs import CHUNK_SIZE, BlobWants, Fetch, parse_wants_message
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from p2psocial.blobstore import BlobEvent, BlobStore
     from p2psocial.events import EventBus, Stored
     from p2psocial.store.gateway import Gateway
@@ -71,7 +70,8 @@ class BlobService:
         self.hops = hops
         self.core = BlobWants(blobs.max_size)
         self.sessions: dict[Connection, trio.MemorySendChannel[None]] = {}
-        self.progress_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.progress: Listeners[dict[str, Any]] = Listeners("blob progress")
+        """Blob events as the socket's ``blobs`` subscriptions get them (JSON)."""
         self.pinned_wants: set[bytes] = set()
         """Blobs the user asked for (``blob get``): pinned when they arrive."""
         self._refresh = trio.Event()
@@ -89,7 +89,7 @@ class BlobService:
         self.fetched = 0
         self.liars: dict[str, str] = {}
         bus.subscribe(self._on_stored)
-        blobs.listen(self._on_blob)
+        blobs.events.subscribe(self._on_blob)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,14 +160,7 @@ class BlobService:
         else:
             self.core.dropped(event.blob)
         self._kick_all()
-        self._emit(event.to_json())
-
-    def _emit(self, item: dict[str, Any]) -> None:
-        for listener in list(self.progress_listeners):
-            try:
-                listener(item)
-            except Exception:
-                log.exception("a blob progress listener failed")
+        self.progress.emit(event.to_json())
 
     async def _refresh_loop(self) -> None:
         """A whole recompute (after a graph change or a delete) runs at once, then gathers
@@ -370,7 +363,7 @@ class BlobService:
                             f"sent more than the {expected} bytes it said blob {text} has"
                         )
                     await blobs.in_thread(lambda chunk=chunk: partial.write(chunk))  # type: ignore[misc]
-                    self._emit(
+                    self.progress.emit(
                         {
                             "event": "progress",
                             "id": text,
