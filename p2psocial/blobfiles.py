@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,6 +112,22 @@ class BlobFiles:
                     continue  # not a name path() gives (upper case, spaces)
                 if len(digest) == 32 and item.is_file():
                     yield digest, item.stat().st_size
+
+    def clean_partials(self, older_than_s: float) -> int:
+        """Remove files of adds that never finished (a crash) and downloads not touched
+        for ``older_than_s`` seconds. Returns how many went."""
+        removed = 0
+        if not self.partial_dir.is_dir():
+            return 0
+        limit = time.time() - older_than_s
+        for item in os.scandir(self.partial_dir):
+            try:
+                if item.name.endswith(".tmp") or item.stat().st_mtime < limit:
+                    os.unlink(item.path)
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     def partial(self, digest: bytes) -> Partial:
         """The download of ``digest``, resumed from what an earlier try left."""

@@ -24,6 +24,7 @@ stops wanting what is held, and the socket's ``blobs`` subscriptions report prog
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from p2psocial.events import Listeners
 from p2psocial.identity import blob_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from p2psocial.blobfiles import BlobFiles, Partial
     from p2psocial.store.gateway import Gateway
@@ -49,12 +50,42 @@ MiB = 1024 * 1024
 ATTACH_GRACE_MS = 10 * 60 * 1000
 """An attachment not yet referred to (added just before its post) is kept this long."""
 USED_FLUSH_MS = 1000
+MAX_PURGED_KEPT = 50_000
+"""Blobs dropped for room that are remembered (not fetched again) while the daemon runs."""
+STALE_PARTIAL_S = 7 * 24 * 3600
+"""Unfinished downloads older than this (seconds) are removed when the daemon starts."""
 FILE_THREADS = trio.CapacityLimiter(4)
 """Worker threads for blob file I/O, shared by every BlobStore of the process."""
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class BoundedSet:
+    """A set that forgets its oldest members beyond ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: dict[bytes, None] = {}
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: bytes) -> None:
+        self._items.pop(item, None)
+        self._items[item] = None
+        while len(self._items) > self.limit:
+            del self._items[next(iter(self._items))]
+
+    def discard(self, item: bytes) -> None:
+        self._items.pop(item, None)
 
 
 @dataclass(frozen=True)
@@ -90,7 +121,7 @@ class BlobStore:
         self.quota = quota
         self.events: Listeners[BlobEvent] = Listeners("blob events")
         """Every blob stored or dropped."""
-        self.purged: set[bytes] = set()
+        self.purged = BoundedSet(MAX_PURGED_KEPT)
         """Blobs dropped for room: not fetched again (unless asked for) while we run."""
         self._used: set[bytes] = set()
         self._used_flushed = 0
@@ -115,17 +146,22 @@ class BlobStore:
         """Store ``data`` as a blob of ours: (its sha256, whether it is new). Raises
         BlobRefused over the size cap, or when even after purging it would not fit."""
         self.check_size(len(data))
-        await self.make_room(len(data), for_ours=True)
-        digest, new = await self.in_thread(lambda: self.files.put(data))
-        if not pinned:
+        digest = await self.in_thread(lambda: hashlib.sha256(data).digest())
+        held = await self.size(digest) == len(data)
+        if not held:
+            await self.make_room(len(data), for_ours=True)
+            await self.in_thread(lambda: self.files.put(data))
+        if not pinned and not held:
             self._fresh[digest] = now_ms()
         await self.gateway.run(lambda s: s.blob_stored(digest, len(data), now_ms(), pinned=pinned))
         self.events.emit(BlobEvent(digest, len(data), pinned))
-        return digest, new
+        return digest, not held
 
     async def stored_download(self, partial: Partial, *, pinned: bool, relay: bool) -> int:
         """A download is complete: check its hash and move it into place (BadBlob when the
-        bytes do not hash to its id: nothing is stored), record it, make room. Returns
+        bytes do not hash to its id: nothing is stored), record it, make room. A blob
+        fetched only for a peer may push out only blobs that are neither ours nor of those
+        we follow (tier 1); when that is not enough, it is dropped again itself. Returns
         its size."""
         size = partial.offset
         await self.in_thread(partial.commit)
@@ -134,25 +170,41 @@ class BlobStore:
             lambda s: s.blob_stored(digest, size, now_ms(), pinned=pinned, relay=relay)
         )
         self.events.emit(BlobEvent(digest, size, pinned))
-        await self.make_room(0, keep=digest)
+        if not await self.make_room(0, keep=digest, first_tier_only=relay):
+            self.purged.add(digest)
+            await self.drop([digest], reason="fetched for a peer, and no room for it")
         return size
 
-    async def make_room(self, incoming: int, *, for_ours: bool = False, keep: bytes = b"") -> None:
-        """Purge until ``incoming`` more bytes fit in the quota. Raises BlobRefused when a
-        blob of ours (``for_ours``) cannot fit even so."""
+    async def make_room(
+        self,
+        incoming: int,
+        *,
+        for_ours: bool = False,
+        keep: bytes = b"",
+        first_tier_only: bool = False,
+    ) -> bool:
+        """Purge until ``incoming`` more bytes fit in the quota; whether they do now. Never
+        drops ``keep``, nor attachments just added for a post not yet published. Raises
+        BlobRefused when a blob of ours (``for_ours``) cannot fit even so."""
         _count, total = await self.gateway.read(lambda s: s.blob_totals())
         over = total + incoming - self.quota
         if over <= 0:
-            return
+            return True
         await self.flush_used()
         me = self.me
 
-        def choose(store: Store) -> list[tuple[bytes, int]]:
-            near = store.follows().get(me, set())
-            return [c for c in store.blobs_to_purge(over, me, near) if c[0] != keep]
+        def choose(store: Store) -> list[tuple[bytes, int, int]]:
+            return store.purge_candidates(me, store.follows().get(me, set()))
 
-        chosen = await self.gateway.read(choose)
-        freed = sum(size for _b, size in chosen)
+        chosen: list[tuple[bytes, int]] = []
+        freed = 0
+        for blob, size, tier in await self.gateway.read(choose):
+            if freed >= over:
+                break
+            if blob == keep or blob in self._fresh or (first_tier_only and tier > 1):
+                continue
+            chosen.append((blob, size))
+            freed += size
         if for_ours and freed < over:
             raise BlobRefused(
                 f"the blob store is full: {total} of {self.quota} bytes are used, and "
@@ -160,14 +212,26 @@ class BlobStore:
                 "yours; raise 'blob_quota' in config.toml or remove blobs ('p2psocial "
                 "blob rm')"
             )
-        self.purged.update(b for b, _s in chosen)
+        for blob, _size in chosen:
+            self.purged.add(blob)
         await self.drop([b for b, _s in chosen], reason="over the storage quota")
+        return freed >= over
 
     async def drop(self, blobs: list[bytes], *, reason: str) -> int:
         """Delete these blobs (files, then rows). Returns how many files went."""
         if not blobs:
             return 0
-        removed = await self.in_thread(lambda: sum(self.files.remove(b) for b in blobs))
+
+        def remove_all() -> int:
+            removed = 0
+            for blob in blobs:
+                try:
+                    removed += self.files.remove(blob)
+                except OSError as exc:  # its row goes anyway; reconcile finds the file
+                    log.warning("could not remove blob %s: %s", blob_id(blob), exc)
+            return removed
+
+        removed = await self.in_thread(remove_all)
         await self.gateway.run(lambda s: s.blobs_forgotten(blobs))
         log.info("dropped %d blob(s): %s", len(blobs), reason)
         for blob in blobs:
@@ -190,10 +254,14 @@ class BlobStore:
     async def reconcile(self) -> None:
         """Make the store's rows match the files (after a crash between the two)."""
         self.files.ensure()
+        stale = await self.in_thread(lambda: self.files.clean_partials(STALE_PARTIAL_S))
+        if stale:
+            log.info("removed %d unfinished blob file(s) left from before", stale)
         found = await self.in_thread(lambda: list(self.files.scan()))
         added, removed = await self.gateway.run(lambda s: s.reconcile_blobs(found, now_ms()))
         if added or removed:
             log.info("blob rows reconciled with the files: %d added, %d removed", added, removed)
+        await self.make_room(0)  # the quota may have been lowered
 
     # -- reading
 

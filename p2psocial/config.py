@@ -36,6 +36,8 @@ DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 DEFAULT_HOPS = 2
 DEFAULT_BLOB_MAX_SIZE = 5 * 1024 * 1024
 DEFAULT_BLOB_QUOTA = 1024 * 1024 * 1024
+MAX_BLOB_MAX_SIZE = 32 * 1024 * 1024
+"""The largest blob_max_size (a blob travels whole in one answer of the local socket)."""
 SERVE_CHOICES = ("everyone", "follows")
 """Who the daemon serves feeds to: ``everyone`` (public gossip, the default: any peer is
 sent any feed it asks for that we hold) or ``follows`` (only the feeds of people we
@@ -180,6 +182,10 @@ def load_config(home: Path) -> Config:
         for name in ("blob_max_size", "blob_quota"):
             if name in data:
                 values[name] = parse_size(data[name], f"{path}: {name}")
+        if values.get("blob_max_size", 0) > MAX_BLOB_MAX_SIZE:
+            raise ConfigError(
+                f"{path}: blob_max_size can be at most {MAX_BLOB_MAX_SIZE // (1024 * 1024)}MiB"
+            )
         if "blob_hops" in data:
             if type(data["blob_hops"]) is not int or not 0 <= data["blob_hops"] <= 6:
                 raise ConfigError(f"{path}: blob_hops must be an integer from 0 to 6")

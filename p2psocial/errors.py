@@ -38,6 +38,7 @@ the daemon and apps can catch one type. Each class's docstring says when it is r
     │   └── DatabaseCorrupt           the database file is damaged or not ours
     ├── NotFound                      a requested feed or message is not stored
     │   └── BlobMissing               a blob is not held (and could not be fetched)
+    ├── MixedBlobSources              a resumed download does not hash right: start over
     ├── DaemonNotRunning              a command needs the daemon and it is not running
     └── RpcError(code, message, data) an error answer from a JSON-RPC or peer RPC call
         ├── InvalidParams             a call's parameter is missing or wrong (-32602)
@@ -254,6 +255,12 @@ class DatabaseCorrupt(StorageError):
 
 class NotFound(P2PSocialError):
     """A requested feed, message or other record is not stored here."""
+
+
+class MixedBlobSources(P2PSocialError):
+    """A resumed download did not hash to its blob's id: its bytes came from more than one
+    try (maybe more than one peer), so who sent the wrong ones is unknown. The partial is
+    dropped and the blob fetched again from the start; nobody is cut off."""
 
 
 class BlobMissing(NotFound):

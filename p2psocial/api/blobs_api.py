@@ -56,8 +56,9 @@ def blob_param(params: Params, name: str = "id") -> tuple[str, bytes]:
         raise InvalidParams(f"parameter {name!r}: {exc}", name) from None
 
 
-def _read_input(params: Params, limit: int) -> tuple[bytes, str]:
-    """The bytes to add and a file name, from ``path`` or ``data``."""
+async def _read_input(params: Params, limit: int) -> tuple[bytes, str | None]:
+    """The bytes to add and the file's name, from ``path`` (an absolute path, read on a
+    worker thread) or ``data``."""
     path = params.optional_str("path", max_length=4096)
     data = params.optional_str("data", max_length=1 << 20)
     if (path is None) == (data is None):
@@ -67,20 +68,32 @@ def _read_input(params: Params, limit: int) -> tuple[bytes, str]:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidParams("parameter 'data' is not valid base64", "data") from None
-        return raw, "blob"
+        return raw, None
     assert path is not None
     file = Path(path)
-    try:
-        size = file.stat().st_size
-        if not file.is_file():
-            raise InvalidParams(f"parameter 'path': {path} is not a regular file", "path")
-        if size > limit:
-            raise BlobRefused(f"{path} is {size} bytes; the largest file read is {limit} bytes")
-        return file.read_bytes(), file.name
-    except OSError as exc:
-        raise InvalidParams(
-            f"parameter 'path': cannot read {path}: {exc.strerror or exc}", "path"
-        ) from None
+    if not file.is_absolute():
+        raise InvalidParams(f"parameter 'path' must be an absolute path, not {path!r}", "path")
+
+    def read() -> bytes:
+        try:
+            size = file.stat().st_size
+            if not file.is_file():
+                raise InvalidParams(f"parameter 'path': {path} is not a regular file", "path")
+            if size > limit:
+                raise BlobRefused(f"{path} is {size} bytes; the largest file read is {limit} bytes")
+            return file.read_bytes()
+        except OSError as exc:
+            raise InvalidParams(
+                f"parameter 'path': cannot read {path}: {exc.strerror or exc}", "path"
+            ) from None
+
+    return await trio.to_thread.run_sync(read), file.name
+
+
+def picture_name(media_type: str) -> str:
+    """``picture.jpg``, ``picture.png``, ...: the name of a picture whose own name went."""
+    ext = mimetypes.guess_extension(media_type) or ""
+    return f"picture{'.jpg' if ext in ('.jpe', '.jpeg') else ext}"
 
 
 def _media_type(name: str) -> str:
@@ -98,8 +111,11 @@ async def add_blob(
     alt: str | None = None,
     max_side: int = MAX_SIDE,
     pin: bool = True,
+    named: bool = True,
 ) -> dict[str, Any]:
-    """Add a file as a blob (a picture with its thumbnail): the ``blobs.add`` answer."""
+    """Add a file as a blob (a picture with its thumbnail): the ``blobs.add`` answer. A
+    picture whose metadata goes gets a plain name too, unless ``named`` (given by the
+    caller): file names from cameras and phones hold the time a picture was taken."""
     picture = await trio.to_thread.run_sync(is_image, data)
     key = os.urandom(32) if private else None
 
@@ -122,11 +138,19 @@ async def add_blob(
             )
         )
         full = prepared.full
+        if not keep_metadata and not named:
+            name = picture_name(full.media_type)  # a camera's file name tells when it was
         digest, size = await store(full.data, f"{name} (as re-encoded)")
         thumb_entry: dict[str, Any] | None = None
         if prepared.thumbnail is not None:
             small = prepared.thumbnail
-            thumb_digest, thumb_size = await store(small.data, f"the thumbnail of {name}")
+            try:
+                thumb_digest, thumb_size = await store(small.data, f"the thumbnail of {name}")
+            except BlobRefused:
+                held = await blobs.gateway.read(lambda s: s.held_blob(digest))
+                if held is not None and held.referenced == 0:
+                    await blobs.drop([digest], reason="its thumbnail did not fit")
+                raise
             thumb_entry = {
                 "link": blob_id(thumb_digest),
                 "type": small.media_type,
@@ -157,6 +181,7 @@ async def add_blob(
         )
     if key is not None:
         answer["key"] = entry["key"]
+    answer["name"] = name
     answer["private"] = private
     answer["attachment"] = entry
     return answer
@@ -234,8 +259,9 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("blobs.add")
     async def add(params: Params, ctx: CallContext) -> Any:
-        data, name = _read_input(params, MAX_INPUT)
-        name = params.optional_str("name", name, max_length=200)
+        data, file_name = await _read_input(params, MAX_INPUT)
+        given = params.optional_str("name", max_length=200)
+        name = given or file_name or "blob"
         keep = params.optional_bool("keep_metadata", False)
         private = params.optional_bool("private", False)
         alt = params.optional_str("alt", max_length=MAX_ALT)
@@ -255,6 +281,7 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
             alt=alt,
             max_side=max_side,
             pin=pin,
+            named=given is not None,
         )
 
     @registry.method("blobs.has")
@@ -293,8 +320,9 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
                     app.network.want_blob(digest)
                 raise BlobMissing(f"blob {text} is not held here{hint}")
             arrived = app.network.want_blob(digest)
-            with trio.move_on_after(wait):
-                await arrived.wait()
+            if await blobs.size(digest) is None:  # it may have come in the meantime
+                with trio.move_on_after(wait):
+                    await arrived.wait()
             size = await blobs.size(digest)
             if size is None:
                 raise BlobMissing(f"blob {text} did not arrive from any peer within {wait:g} s")
@@ -310,8 +338,14 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
         elif not raw:
             keys = await app.gateway.read(lambda s: s.blob_keys(digest))
         if keys and not raw:
-            data = _open_with_any(data, keys)
-            answer.update(decrypted=True, size=len(data))
+            try:
+                data = _open_with_any(data, keys)
+                answer.update(decrypted=True, size=len(data))
+            except PrivateBoxError:
+                if key_text is not None:
+                    raise  # the key asked for does not open it
+                # a private message named this blob with a key that does not open it: it
+                # is not that message's attachment; answer the bytes as they are
         answer["data"] = base64.b64encode(data).decode("ascii")
         return answer
 

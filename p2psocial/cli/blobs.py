@@ -123,6 +123,8 @@ def add_files(
         notes = []
         if answer.get("metadata_removed"):
             notes.append("removed its metadata (EXIF: GPS position, camera, time taken)")
+        if answer.get("name") != file.name:
+            notes.append(f"shared as {answer['name']} (file names can tell when it was taken)")
         if answer.get("scaled"):
             notes.append(f"scaled it to {answer['width']}x{answer['height']}")
         if keep_metadata and "width" in answer:

@@ -161,6 +161,11 @@ def _check(value: Value) -> None:
                 problem = check_attachment(item)
                 if problem is not None:
                     raise UnpublishableContent(problem)
+                if "key" in item:
+                    raise UnpublishableContent(
+                        "a public post's attachment must not carry a 'key': it would "
+                        "publish what opens a private blob"
+                    )
                 attached += 1
                 continue
             link = item.get("link") if isinstance(item, dict) else item

@@ -30,6 +30,7 @@ from p2psocial.errors import (
     BadBlob,
     BlobMissing,
     InvalidId,
+    MixedBlobSources,
     P2PSocialError,
     PeerDisconnected,
     RpcError,
@@ -41,6 +42,7 @@ from p2psocial.net.connection import Connection, RpcStream, stream_handler
 from p2psocial.proto.blobs import CHUNK_SIZE, BlobWants, Fetch, parse_wants_message
 
 if TYPE_CHECKING:
+    from p2psocial.blobfiles import Partial
     from p2psocial.blobstore import BlobEvent, BlobStore
     from p2psocial.events import EventBus, Stored
     from p2psocial.store.gateway import Gateway
@@ -52,6 +54,11 @@ WANTS_METHOD = "blobs.wants"
 GET_METHOD = "blobs.get"
 REFRESH_DELAY = 0.2
 """Seconds to gather changes before recomputing what we want."""
+CHUNK_IDLE = 30.0
+"""Seconds a download may wait for its next chunk before it is given up (as failed)."""
+FAILURE_PAUSE = 5.0
+"""Seconds to wait after a disk or store error before trying again."""
+MAX_LIARS_KEPT = 100
 WANTED_AT_ONCE = 2000
 """Most blobs wanted at once; more are wanted as these arrive."""
 _REF_TYPES = frozenset({"post", "about", None})
@@ -82,6 +89,10 @@ class BlobService:
         self._pending_event = trio.Event()
         self._pending: dict[bytes, int] = {}
         """Blobs new entries refer to, to want (blob -> priority)."""
+        self._recomputing = False
+        self._wanted_meanwhile: dict[bytes, int] = {}
+        self._held_meanwhile: set[bytes] = set()
+        """Wants taken and blobs stored since the last recompute began (see _recompute)."""
         self._fetch_kick = trio.Event()
         self._arrived: dict[bytes, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
@@ -119,9 +130,15 @@ class BlobService:
         near = self._near
         for accepted in event.entries:
             kind = accepted.content_type
-            if kind in ("delete", "contact"):
-                self._sweep = self._full = True
+            author = accepted.entry.author
+            if kind == "delete" or (kind == "contact" and author == self.me):
+                self._sweep = self._full = True  # our follows and blocks, anyone's deletes
                 self._refresh.set()
+                continue
+            if kind == "contact":
+                if self.hops > 1 and author in near:  # who is within our blob hops moved
+                    self._full = True
+                    self._refresh.set()
                 continue
             if kind not in _REF_TYPES:
                 continue
@@ -134,13 +151,21 @@ class BlobService:
                 continue
             if event.local:
                 self.blobs.referred([ref.blob for ref in refs])
-            if private or accepted.entry.author in near:
-                for ref in refs:
-                    if private and ref.key is None:
-                        continue
-                    priority = 0 if ref.kind in (THUMB, AVATAR) else 1
-                    self._pending[ref.blob] = min(priority, self._pending.get(ref.blob, 1))
-                self._pending_event.set()
+            if not private and author not in near:
+                if self._full or self._recomputing:  # ``near`` may be about to change
+                    self._full = True
+                    self._refresh.set()
+                continue
+            for ref in refs:
+                if private and ref.key is None:
+                    continue
+                if len(self._pending) >= WANTED_AT_ONCE:
+                    self._full = True  # too many at once: the recompute takes them
+                    self._refresh.set()
+                    break
+                priority = 0 if ref.kind in (THUMB, AVATAR) else 1
+                self._pending[ref.blob] = min(priority, self._pending.get(ref.blob, 1))
+            self._pending_event.set()
 
     def graph_changed(self) -> None:
         """Blocks purge feeds: sweep what only they referred to."""
@@ -150,6 +175,8 @@ class BlobService:
     def _on_blob(self, event: BlobEvent) -> None:
         if event.size is not None:
             self.core.held(event.blob, event.size)
+            self._held_meanwhile.add(event.blob)
+            self._wanted_meanwhile.pop(event.blob, None)
             if self._more_wanted and len(self.core.local) < WANTED_AT_ONCE // 4:
                 self._more_wanted = False
                 self._full = True
@@ -168,20 +195,31 @@ class BlobService:
         while True:
             await self._refresh.wait()
             self._refresh = trio.Event()
-            if self._sweep:
-                self._sweep = False
-                await self.blobs.sweep()
-            if self._full:
-                self._full = False
-                await self._recompute()
-                await trio.sleep(REFRESH_DELAY)
+            try:
+                if self._sweep:
+                    self._sweep = False
+                    await self.blobs.sweep()
+                if self._full:
+                    self._full = False
+                    await self._recompute()
+            except (P2PSocialError, OSError) as exc:  # the store or the disk: try again later
+                log.warning("blob wants not refreshed: %s; trying again", exc)
+                self._full = True
+                self._refresh.set()
+                await trio.sleep(FAILURE_PAUSE)
+            await trio.sleep(REFRESH_DELAY)
 
     async def _pending_loop(self) -> None:
         while True:
             await self._pending_event.wait()
             self._pending_event = trio.Event()
             if self._pending:
-                await self._want_pending()
+                try:
+                    await self._want_pending()
+                except P2PSocialError as exc:  # the full recompute will find them
+                    log.warning("new blob wants not taken: %s", exc)
+                    self._full = True
+                    self._refresh.set()
 
     async def _want_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -189,6 +227,7 @@ class BlobService:
         for blob, priority in pending.items():
             if blob not in held and blob not in self.blobs.purged:
                 self.core.want(blob, priority)
+                self._wanted_meanwhile[blob] = priority
         self._kick_all()
 
     async def _recompute(self) -> None:
@@ -198,7 +237,17 @@ class BlobService:
             near = set(store.replication_set(me, hops)) | {me}
             return near, store.wanted_blobs(near, limit=WANTED_AT_ONCE)
 
-        self._near, wanted = await self.gateway.read(read)
+        self._wanted_meanwhile, self._held_meanwhile = {}, set()
+        self._recomputing = True
+        try:
+            self._near, wanted = await self.gateway.read(read)
+        finally:
+            self._recomputing = False
+        # what changed while the store was read: wants taken since, blobs stored since
+        for blob, priority in self._wanted_meanwhile.items():
+            wanted.setdefault(blob, priority)
+        for blob in self._held_meanwhile:
+            wanted.pop(blob, None)
         self._more_wanted = len(wanted) >= WANTED_AT_ONCE
         for blob in self.blobs.purged:
             wanted.pop(blob, None)
@@ -233,13 +282,12 @@ class BlobService:
     # ------------------------------------------------------------------ sessions
 
     async def open_session(self, conn: Connection) -> None:
-        """Dialler side: open the wants stream and run the session on it."""
+        """Dialler side: open the wants stream and run the session on it. Never raises
+        but Cancelled: a peer without blobs (or with broken ones) still replicates."""
         try:
             async with conn.stream(WANTS_METHOD, {}) as stream:
                 await self.run_session(conn, stream)
-        except PeerDisconnected:
-            pass
-        except RpcError as exc:  # a peer without blobs: replication goes on
+        except (P2PSocialError, OSError) as exc:
             log.info("no blob exchange with %s: %s", conn.remote_id, exc)
 
     async def run_session(self, conn: Connection, stream: RpcStream) -> None:
@@ -257,12 +305,16 @@ class BlobService:
             await self._cut_off(conn, group.exceptions[0])
         except* PeerDisconnected:
             pass
+        except* (P2PSocialError, OSError) as group:  # e.g. the peer ended it with an error
+            log.info("blob exchange with %s ended: %s", conn.remote_id, group.exceptions[0])
         finally:
             del self.sessions[conn]
             self.core.peer_disconnected(conn)
             self._fetch_kick.set()
 
     async def _cut_off(self, conn: Connection, exc: BaseException) -> None:
+        if len(self.liars) >= MAX_LIARS_KEPT:
+            del self.liars[next(iter(self.liars))]
         self.liars[conn.remote_id] = str(exc)
         log.warning("cutting off %s: %s", conn.remote_id, exc)
         await conn.aclose(f"cut off: {exc}")
@@ -285,6 +337,7 @@ class BlobService:
                 held = await self.gateway.read(lambda s, asked=asked: s.blob_sizes(asked))  # type: ignore[misc]
                 if conn not in self.sessions:
                     return
+                held = {b: n for b, n in held.items() if n <= self.blobs.max_size}
                 self.core.wants_received(conn, wants, held)
             if haves:
                 self.core.haves_received(conn, haves)
@@ -303,7 +356,7 @@ class BlobService:
         if type(offset) is not int or offset < 0:
             raise BadBlob("blobs.get: 'offset' must be a number of bytes")
         size = await self.blobs.size(digest)
-        if size is None:
+        if size is None or size > self.blobs.max_size:
             raise BlobMissing(f"blob {blob_id(digest)} is not held here")
         await self.blobs.used([digest])
         reader = await self.blobs.in_thread(lambda: self.blobs.files.path(digest).open("rb"))
@@ -329,32 +382,50 @@ class BlobService:
                 self._nursery.start_soon(self._fetch, fetch)
 
     async def _fetch(self, fetch: Fetch) -> None:
+        """One download, whatever becomes of it: a peer's lie cuts that peer off, a lost
+        connection or a slow peer is a failure (another peer is asked), a disk or store
+        error is logged and the download given up for now; none of it reaches the
+        daemon."""
         conn: Connection = fetch.peer
-        ok = False
+        text = blob_id(fetch.blob)
+        ok, blame = False, True
         try:
             ok = await self._download(conn, fetch)
+        except MixedBlobSources as exc:
+            blame = False
+            log.warning("%s", exc)
         except BadBlob as exc:
             await self._cut_off(conn, exc)
-        except (PeerDisconnected, RpcError) as exc:
-            log.info("fetching %s from %s failed: %s", blob_id(fetch.blob), conn.remote_id, exc)
-        except P2PSocialError as exc:
-            log.warning("fetching %s failed: %s", blob_id(fetch.blob), exc)
+        except (PeerDisconnected, RpcError, trio.TooSlowError) as exc:
+            log.info("fetching %s from %s failed: %s", text, conn.remote_id, exc or "too slow")
+        except (P2PSocialError, OSError) as exc:
+            log.warning("fetching %s failed: %s", text, exc)
+            await trio.sleep(FAILURE_PAUSE)  # a full disk is not retried at once
         finally:
-            self.core.fetch_ended(fetch, ok)
+            self.core.fetch_ended(fetch, ok, blame=blame)
             self._fetch_kick.set()
 
     async def _download(self, conn: Connection, fetch: Fetch) -> bool:
+        """Fetch one blob into its partial file, resuming it; True once it is stored.
+        Raises BadBlob when this peer's bytes prove false (it sent more than it said, or
+        every byte of a download that does not hash to the id); MixedBlobSources when bytes
+        of several sources do not (the partial is dropped, nobody is blamed)."""
         digest, expected = fetch.blob, fetch.size
         blobs = self.blobs
-        partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
         text = blob_id(digest)
+        partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
         try:
             if partial.offset > expected:
                 await blobs.in_thread(partial.discard)
                 partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
             start = partial.offset
             async with conn.stream(GET_METHOD, {"id": text, "offset": start}) as stream:
-                async for chunk in stream:
+                while True:
+                    with trio.fail_after(CHUNK_IDLE):
+                        try:
+                            chunk = await stream.receive()
+                        except trio.EndOfChannel:
+                            break
                     if type(chunk) is not bytes:
                         raise BadBlob(f"blobs.get of {text} sent a {type(chunk).__name__}")
                     if partial.offset + len(chunk) > expected:
@@ -372,15 +443,31 @@ class BlobService:
                         }
                     )
             if partial.offset < expected and partial.hasher.digest() != digest:
-                await blobs.in_thread(partial.close)  # cut short: resumed later
-                return False
+                raise trio.TooSlowError(f"the peer sent {partial.offset} of {expected} bytes")
         except BaseException:
-            await blobs.in_thread(partial.close)
+            self._keep_or_drop(partial, digest)
             raise
         pinned = digest in self.pinned_wants
         relay = digest not in self.core.local
-        await blobs.stored_download(partial, pinned=pinned, relay=relay)  # BadBlob: lies
+        try:
+            await blobs.stored_download(partial, pinned=pinned, relay=relay)
+        except BadBlob as exc:
+            if start > 0:  # bytes of an earlier try (maybe another peer's) are in it
+                raise MixedBlobSources(
+                    f"blob {text} resumed from {start} bytes did not hash to its id: "
+                    "dropped, to be fetched again from the start"
+                ) from exc
+            raise
         self.pinned_wants.discard(digest)
         self.fetched += 1
         log.info("fetched blob %s (%d bytes) from %s", text, partial.offset, conn.remote_id)
         return True
+
+    def _keep_or_drop(self, partial: Partial, digest: bytes) -> None:
+        """After a download that did not finish: keep what came, to resume, if it is a blob
+        we want ourselves and anything came; else drop the partial file (no disk for blobs
+        fetched for others, nor for empty tries). Synchronous: it runs when cancelled too."""
+        if partial.offset > 0 and digest in self.core.local:
+            partial.close()
+        else:
+            partial.discard()

@@ -39,7 +39,14 @@ MAX_HOPS = 2
 MAX_MESSAGE_ENTRIES = 1000
 """Most wants and haves in one message."""
 MAX_PEER_WANTS = 5000
-"""Most wants of one peer for blobs we do not hold that we keep (to answer and forward)."""
+"""Most wants of one peer for blobs we do not hold that we keep (to answer and forward);
+one more is a protocol violation."""
+MAX_SENT_WANTS = 4000
+"""Most of our wants open at one peer (sent, not answered with a have): we stay well under
+the peer's MAX_PEER_WANTS. Wants are open until the peer holds the blob or the connection
+ends (the protocol has no withdrawal)."""
+MAX_SENT_FORWARDED = 2000
+"""Of them, wants passed on for other peers (best effort: our own come first)."""
 MAX_FETCHES = 8
 """Blob downloads under way at once."""
 MAX_PEER_FETCHES = 4
@@ -81,7 +88,23 @@ class _PeerState:
     haves: dict[bytes, int] = field(default_factory=dict)
     """Blobs it said it has: blob -> size."""
     outbox: dict[str, int] = field(default_factory=dict)
+    sent: dict[bytes, int] = field(default_factory=dict)
+    """Our wants open at this peer: blob -> the hops we said (see MAX_SENT_WANTS)."""
     fetching: int = 0
+
+    def want(self, blob: bytes, hops: int) -> None:
+        """Queue a want for this peer if there is room for it (forwarded ones: less), or
+        if it is nearer than the one we sent."""
+        said = self.sent.get(blob)
+        if said is not None:
+            if hops < said:
+                self.sent[blob] = hops
+                self.outbox[blob_id(blob)] = -hops
+            return
+        limit = MAX_SENT_WANTS if hops == 1 else MAX_SENT_FORWARDED
+        if len(self.sent) < limit:
+            self.sent[blob] = hops
+            self.outbox[blob_id(blob)] = -hops
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +132,20 @@ class BlobWants:
 
     def peer_connected(self, peer: Any) -> None:
         state = self.peers[peer] = _PeerState()
-        for blob in self.local:
-            state.outbox[blob_id(blob)] = -1
+        for blob in sorted(self.local, key=self.local.__getitem__):
+            state.want(blob, 1)
         for blob, hops in self._forwarded().items():
-            if hops < MAX_HOPS:
-                state.outbox.setdefault(blob_id(blob), -(hops + 1))
+            if hops < MAX_HOPS and blob not in self.local:
+                state.want(blob, hops + 1)
 
     def peer_disconnected(self, peer: Any) -> None:
         """The peer is gone. Its downloads keep their slots until they end
         (:meth:`fetch_ended`): no second download of a blob starts while one still runs."""
         self.peers.pop(peer, None)
-        for peers in self.failed.values():
-            peers.discard(peer)
+        for blob in list(self.failed):
+            self.failed[blob].discard(peer)
+            if not self.failed[blob]:
+                del self.failed[blob]
 
     def _forwarded(self) -> dict[bytes, int]:
         """Blobs peers want that we do not hold: blob -> the fewest hops it came."""
@@ -136,20 +161,25 @@ class BlobWants:
         """Our wants are now ``wanted`` (blob -> priority); new ones go to every peer."""
         new = [blob for blob in wanted if blob not in self.local]
         self.local = dict(wanted)
-        for blob in new:
-            self._tell_all(blob, -1)
+        for blob in sorted(new, key=self.local.__getitem__):
+            self._tell_all(blob, 1)
+        forwarded = self._forwarded()
+        for state in self.peers.values():  # haves of blobs nobody wants any more go
+            state.haves = {
+                b: size for b, size in state.haves.items() if b in self.local or b in forwarded
+            }
 
     def want(self, blob: bytes, priority: int = -1) -> None:
         """Want one more blob (asked for by the user: before the rest by default)."""
         if blob not in self.local:
-            self._tell_all(blob, -1)
+            self._tell_all(blob, 1)
         self.local[blob] = min(priority, self.local.get(blob, priority))
 
-    def _tell_all(self, blob: bytes, value: int, but: Any = None) -> None:
-        text = blob_id(blob)
+    def _tell_all(self, blob: bytes, hops: int, but: Any = None) -> None:
+        """Want ``blob`` of every peer (but ``but``), ``hops`` away from who wants it."""
         for peer, state in self.peers.items():
             if peer != but:
-                state.outbox[text] = value
+                state.want(blob, hops)
 
     # -- what peers say
 
@@ -169,17 +199,31 @@ class BlobWants:
                 raise BadBlob(f"more than {MAX_PEER_WANTS} wants of blobs we do not hold at once")
             closest = forwarded.get(blob)
             if hops < MAX_HOPS and blob not in self.local and (closest is None or hops < closest):
-                self._tell_all(blob, -(hops + 1), but=peer)  # new, or nearer than before
+                self._tell_all(blob, hops + 1, but=peer)  # new, or nearer than before
                 forwarded[blob] = hops
             state.wants[blob] = min(hops, state.wants.get(blob, hops))
 
     def haves_received(self, peer: Any, haves: Mapping[bytes, int]) -> None:
+        """``peer`` has these blobs (blob -> size). Only haves of blobs we (or our peers)
+        want and that are within our cap are kept; the rest are ignored."""
         state = self.peers[peer]
         for blob, size in haves.items():
-            if len(state.haves) >= MAX_PEER_WANTS and blob not in state.haves:
-                raise BadBlob(f"more than {MAX_PEER_WANTS} haves we did not ask for")
+            state.sent.pop(blob, None)  # answered: no longer open at that peer
+            state.wants.pop(blob, None)  # it has it: it no longer wants it
+            if size > self.max_size:
+                continue
             if blob in self.local or any(blob in s.wants for s in self.peers.values()):
                 state.haves[blob] = size
+        if len(self.local) > len(state.sent):
+            self._top_up(state)
+
+    def _top_up(self, state: _PeerState) -> None:
+        """Send the peer those of our wants that found no room at it before."""
+        for blob in sorted(self.local, key=self.local.__getitem__):
+            if len(state.sent) >= MAX_SENT_WANTS:
+                return
+            if blob not in state.sent and blob not in state.haves:
+                state.want(blob, 1)
 
     def take_message(self, peer: Any) -> dict[str, int] | None:
         """The next message to send ``peer`` (None: nothing to say)."""
@@ -212,6 +256,8 @@ class BlobWants:
                 size = state.haves.get(blob)
                 if size is None or peer in tried or state.fetching >= MAX_PEER_FETCHES:
                     continue
+                if blob in state.wants:
+                    continue  # never from the peer that asked us for it
                 if size > self.max_size:
                     continue  # over our cap: never fetched
                 self.fetching[blob] = peer
@@ -220,16 +266,18 @@ class BlobWants:
                 break
         return starts
 
-    def fetch_ended(self, fetch: Fetch, ok: bool) -> None:
-        """A download ended; when ``ok`` the blob is now held (then call :meth:`held`)."""
+    def fetch_ended(self, fetch: Fetch, ok: bool, *, blame: bool = True) -> None:
+        """A download ended; when ``ok`` the blob is now held (then call :meth:`held`).
+        A failure with ``blame`` is not asked of that peer again while it is connected;
+        without (bytes of several peers did not hash right), it may be asked again."""
         if self.fetching.get(fetch.blob) == fetch.peer:
             del self.fetching[fetch.blob]
         state = self.peers.get(fetch.peer)
         if state is not None:
             state.fetching = max(0, state.fetching - 1)
-            if not ok:
+            if not ok and blame:
                 state.haves.pop(fetch.blob, None)
-        if not ok and state is not None:  # a peer gone is forgotten, failures and all
+        if not ok and blame and state is not None:  # a peer gone is forgotten, failures too
             self.failed.setdefault(fetch.blob, set()).add(fetch.peer)
 
     def held(self, blob: bytes, size: int) -> None:

@@ -179,10 +179,22 @@ class BlobsStore(Reads):
         return [r[0] for r in rows]
 
     def blobs_to_purge(self, need: int, me: bytes, near: set[bytes]) -> list[tuple[bytes, int]]:
-        """Blobs to drop to free ``need`` bytes, least recently used first: first those
-        neither ours nor referred to by ``near`` (the feeds we follow directly) nor
-        attached to a private message to us, then those not ours. Ours (pinned, or referred
-        to by our own entries) never are."""
+        """Blobs to drop to free ``need`` bytes, in :meth:`purge_candidates` order."""
+        chosen: list[tuple[bytes, int]] = []
+        freed = 0
+        for blob, size, _tier in self.purge_candidates(me, near):
+            if freed >= need:
+                break
+            chosen.append((blob, size))
+            freed += size
+        return chosen
+
+    def purge_candidates(self, me: bytes, near: set[bytes]) -> list[tuple[bytes, int, int]]:
+        """Every blob that may be dropped for room, (blob, size, tier), in the order to drop
+        them: tier 1, least recently used first, those neither ours nor referred to by
+        ``near`` (the feeds we follow directly) nor attached to a private message to us;
+        then tier 2, the others that are not ours. Ours (pinned, or referred to by our own
+        entries) never are."""
         kept = self._kept()
         refs = (
             "SELECT b.blob, b.size, b.used_ts, "
@@ -198,18 +210,14 @@ class BlobsStore(Reads):
             rows = self._conn.execute(refs).fetchall()
         me_hex = me.hex().upper()
         near_hex = {k.hex().upper() for k in near}
-        first: list[tuple[bytes, int]] = []
-        second: list[tuple[bytes, int]] = []
+        first: list[tuple[bytes, int, int]] = []
+        second: list[tuple[bytes, int, int]] = []
         for blob, size, _used, authors, private in rows:
             by = set(authors.split(",")) if authors else set()
             if me_hex in by:
                 continue
-            (second if by & near_hex or private else first).append((blob, size))
-        chosen: list[tuple[bytes, int]] = []
-        freed = 0
-        for blob, size in first + second:
-            if freed >= need:
-                break
-            chosen.append((blob, size))
-            freed += size
-        return chosen
+            if by & near_hex or private:
+                second.append((blob, size, 2))
+            else:
+                first.append((blob, size, 1))
+        return first + second

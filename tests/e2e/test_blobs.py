@@ -63,6 +63,7 @@ def post_photo(a: DaemonProcess, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     assert has_exif(photo.read_bytes())
     done = a.cli("post", "look where I am", "--attach", str(photo), "--alt", "a beach")
     assert "removed its metadata" in done.stderr
+    assert "shared as picture.jpg" in done.stderr  # the camera's file name is not published
     msg_id = done.stdout.strip()
     content = a.call("get", id=msg_id)["content"]
     (entry,) = content["mentions"]
@@ -466,7 +467,7 @@ def test_timelines_show_attachments_and_profiles_take_a_picture(
     assert shown["id"] == entry["link"] and shown["held"] is True
     assert shown["thumbnail"]["held"] is True and shown["alt"] == "a beach"
     text = b.cli("timeline").stdout
-    assert "[attached] holiday.jpg, image/jpeg, 1200x900" in text and "held here" in text
+    assert "[attached] picture.jpg, image/jpeg, 1200x900" in text and "held here" in text
     assert "alt: a beach" in text
     assert "blobs     2 (" in b.cli("status").stdout
     # an avatar from a picture file: scaled to 512 px, its metadata gone
@@ -500,3 +501,56 @@ def test_blob_progress_reaches_a_subscriber(daemons: Daemons, tmp_path: Path) ->
     progress = [e for e in events if e["event"] == "progress"]
     assert progress and progress[-1]["received"] == 3 * 1024 * 1024
     assert all(e["id"] == added["id"] for e in events)
+
+
+def test_a_liars_partial_bytes_never_get_an_honest_peer_cut_off(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    """A liar sends junk for the start of a blob and stops. The honest peer that sends the
+    rest is not blamed when the whole does not hash right: the partial is dropped and the
+    blob fetched again from the start, from the honest peer."""
+    from tests.e2e.hostile import InThread
+
+    b = daemons("b")
+    data, blob = random_blob(tmp_path, 600_000)
+    b.call("blobs.want", id=blob)
+
+    async def junk_then_stop(offset: int, stream: Any) -> None:
+        await stream.send(os.urandom(300))
+
+    liar = BlobPeer(blob, len(data), junk_then_stop)
+    with InThread(lambda: liar.run(b, b.feed_id)):
+        wait_for(lambda: b.call("blobs.has", id=blob)["partial"] == 300, what="junk kept")
+
+    async def honest(offset: int, stream: Any) -> None:
+        for at in range(offset, len(data), 256 * 1024):
+            await stream.send(data[at : at + 256 * 1024])
+
+    good = BlobPeer(blob, len(data), honest)
+    with InThread(lambda: good.run(b, b.feed_id)):
+        wait_for(lambda: held(b, blob), what="the blob from the honest peer")
+        assert good.cut_reason is None  # still connected: not cut off
+    assert good.offsets == [300, 0]  # resumed, mismatched, fetched again from the start
+    assert blob_path(b, blob).read_bytes() == data
+    assert "did not hash to its id: dropped" in b.log()
+
+
+def test_a_peer_without_blobs_still_replicates(daemons: Daemons) -> None:
+    """A peer from before blobs answers blobs.wants with unknown_method: the daemon logs
+    it and replicates on, on the same connection."""
+    import trio
+
+    from p2psocial.identity import Keypair
+    from tests.e2e.hostile import HostilePeer
+
+    b = daemons("b")
+    keys = Keypair.from_seed(os.urandom(32))
+
+    async def quiet(conn: Any, stream: Any) -> None:
+        await trio.sleep_forever()
+
+    with HostilePeer(keys, quiet) as old:
+        b.call("peers.connect", address=old.address, feed_id=keys.feed_id)
+        wait_for(lambda: "no stream method 'blobs.wants'" in b.log(), what="unknown_method")
+        time.sleep(2)
+        assert old.sessions == 1  # one connection, held on: not redialled in a loop

@@ -19,6 +19,8 @@ from p2psocial.proto.blobs import (
     MAX_MESSAGE_ENTRIES,
     MAX_PEER_FETCHES,
     MAX_PEER_WANTS,
+    MAX_SENT_FORWARDED,
+    MAX_SENT_WANTS,
     BlobWants,
     Fetch,
     parse_wants_message,
@@ -234,13 +236,69 @@ def test_haves_count_only_for_blobs_someone_wants() -> None:
     assert sorted(blobs_of(wants.next_fetches())) == sorted([X, Y])
 
 
-def test_haves_of_one_peer_are_bounded() -> None:
+def test_haves_are_kept_only_for_what_is_wanted_within_the_cap() -> None:
     wants = core("a")
-    wants.set_wanted({d(n): 1 for n in range(MAX_PEER_WANTS + 1)})
-    wants.haves_received("a", {d(n): 1 for n in range(MAX_PEER_WANTS)})
-    wants.haves_received("a", {d(0): 2})  # an update of one it said before
-    with pytest.raises(BadBlob):
-        wants.haves_received("a", {d(MAX_PEER_WANTS): 1})
+    wants.set_wanted({X: 1, Y: 1})
+    wants.haves_received("a", {d(n): 1 for n in range(100, 100 + MAX_PEER_WANTS + 10)})
+    wants.haves_received("a", {X: 10, Y: CAP + 1})  # Y is over our cap
+    assert wants.peers["a"].haves == {X: 10}  # the rest ignored, and nobody is cut off
+    wants.set_wanted({})  # we no longer want X: its have goes too
+    assert wants.peers["a"].haves == {}
+
+
+def test_we_keep_our_open_wants_under_what_a_peer_allows() -> None:
+    """The protocol cannot withdraw a want: a node keeps at most MAX_SENT_WANTS of its own
+    open at one peer (and fewer passed on for others), so an honest node is never cut off
+    by an honest peer's MAX_PEER_WANTS."""
+    wants = core("a", "b")
+    wants.set_wanted({d(n): 1 for n in range(MAX_SENT_WANTS + 500)})
+    sent: dict[str, int] = {}
+    while (message := wants.take_message("a")) is not None:
+        sent.update(message)
+    assert len(sent) == MAX_SENT_WANTS < MAX_PEER_WANTS
+    # a have answers a want: that frees room at the peer for one that found none
+    wants.haves_received("a", {d(0): 5})
+    (more,) = wants.take_message("a") or {}
+    assert more not in sent and more.startswith("&")
+    wants.want(d(99_999))  # no room for a new one now
+    assert wants.take_message("a") is None
+    # wants passed on for b's peers are fewer still
+    c = core("c")
+    c.peer_connected("b")
+    c.wants_received("b", {d(n): 1 for n in range(MAX_PEER_WANTS)}, held={})
+    passed: dict[str, int] = {}
+    c.peer_connected("e")
+    while (message := c.take_message("e")) is not None:
+        passed.update(message)
+    assert len(passed) == MAX_SENT_FORWARDED
+
+
+def test_a_blob_is_never_fetched_from_the_peer_that_wants_it() -> None:
+    wants = core("a", "b")
+    wants.set_wanted({X: 1})
+    wants.wants_received("a", {X: 1}, held={})
+    assert wants.peers["b"].haves == {}
+    wants.haves_received("b", {X: 10})
+    assert wants.next_fetches() == [Fetch(X, "b", 10)]  # not from a, which wants it
+
+
+def test_a_peer_that_wanted_a_blob_and_then_has_it_is_asked_for_it() -> None:
+    """a wanted X too, fetched it elsewhere and says so: its want is over, and it is a
+    source like any other (else two peers that wanted the same blob would wait on each
+    other for ever)."""
+    wants = core("a")
+    wants.set_wanted({X: 1})
+    wants.wants_received("a", {X: 1}, held={})
+    wants.haves_received("a", {X: 10})
+    assert X not in wants.peers["a"].wants
+    assert wants.next_fetches() == [Fetch(X, "a", 10)]
+
+
+def test_a_have_of_a_blob_only_its_sender_wanted_is_ignored() -> None:
+    wants = core("a", "b")
+    wants.wants_received("a", {X: 1}, held={})  # only a wants X; we pass it on to b
+    wants.haves_received("a", {X: 10})  # ...and a says it has it after all
+    assert wants.next_fetches() == []  # nobody wants it any more: nothing to fetch
 
 
 # ---------------------------------------------------------------------------- fetching
