@@ -161,8 +161,8 @@ class BlobStore:
         """A download is complete: check its hash and move it into place (BadBlob when the
         bytes do not hash to its id: nothing is stored), record it, make room. A blob
         fetched only for a peer may push out only blobs that are neither ours nor of those
-        we follow (tier 1); when that is not enough, it is dropped again itself. Returns
-        its size."""
+        we follow (tier 1); when that is not enough it is dropped again itself, as is any
+        other that does not fit, but one the user asked for. Returns its size."""
         size = partial.offset
         await self.in_thread(partial.commit)
         digest = partial.digest
@@ -170,9 +170,9 @@ class BlobStore:
             lambda s: s.blob_stored(digest, size, now_ms(), pinned=pinned, relay=relay)
         )
         self.events.emit(BlobEvent(digest, size, pinned))
-        if not await self.make_room(0, keep=digest, first_tier_only=relay):
-            self.purged.add(digest)
-            await self.drop([digest], reason="fetched for a peer, and no room for it")
+        if not await self.make_room(0, keep=digest, first_tier_only=relay) and not pinned:
+            self.purged.add(digest)  # (one the user asked for stays: theirs to remove)
+            await self.drop([digest], reason="no room for it within the blob quota")
         return size
 
     async def make_room(
