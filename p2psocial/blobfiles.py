@@ -168,7 +168,12 @@ class Partial:
             self.offset += len(chunk)
 
     def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        view = memoryview(chunk)
+        while view:  # unbuffered: a write may take less than all
+            written = self._file.write(view)
+            if written is None:  # pragma: no cover - only non-blocking files do this
+                raise OSError(f"could not write to {self.path}")
+            view = view[written:]
         self.hasher.update(chunk)
         self.offset += len(chunk)
 

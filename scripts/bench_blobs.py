@@ -15,8 +15,10 @@ In the same run, the raw transport stream rate: ``--raw-mib`` MiB of 256 KiB byt
 (scripts/transport_peer.py) and received here, over real loopback TCP through the real
 handshake, box-stream and packet-stream: two cores, as between two daemons. The ratio is
 taken to that rate; ``raw_stream_one_process_MBps`` is the same stream between two tasks
-of this process (one core for both ends), for comparison. Prints one JSON line (MB means
-2**20 bytes)::
+of this process (one core for both ends), for comparison; ``disk_write_fsync_MBps`` is the
+disk's rate for the same bytes in 5 MiB files, each fsynced (every blob is, on arrival), and
+``ratio_big_to_min_raw_disk`` the big-blob rate against the lower of the two (measured
+last, as it leaves the disk busy). Prints one JSON line (MB means 2**20 bytes)::
 
     {"big_MBps": b, "small_blobs_per_s": n, "small_MBps": s, "raw_stream_MBps": r,
      "ratio_big_to_raw": b/r, "peak_rss_mb_receiver": m, "targets": {...}, ...}
@@ -133,6 +135,27 @@ async def _from_peer(port: int, server: bytes, total: int) -> float:
         seconds = time.perf_counter() - start
     if received != total:
         raise SystemExit(f"raw stream: received {received} of {total} bytes")
+    return total / MB / seconds
+
+
+def disk_write_mb_per_s(where: Path, total: int) -> float:
+    """MB/s of writing ``total`` bytes as 5 MiB files, each fsynced, where the daemons keep
+    their blobs: the disk's part of the machine's limit (a blob is written and synced once
+    it arrives)."""
+    block = os.urandom(BIG_BLOB)
+    start = time.perf_counter()
+    written = 0
+    index = 0
+    while written < total:
+        path = where / f"disk-{index}.bin"
+        with path.open("wb", buffering=0) as f:
+            f.write(block[: min(BIG_BLOB, total - written)])
+            os.fsync(f.fileno())
+        written += min(BIG_BLOB, total - written)
+        index += 1
+    seconds = time.perf_counter() - start
+    for item in where.glob("disk-*.bin"):
+        item.unlink()
     return total / MB / seconds
 
 
@@ -275,6 +298,8 @@ def main() -> None:
         (Path(tmp) / "small").mkdir()
         small = transfer(Path(tmp) / "small", [SMALL_BLOB] * args.small_count, args.timeout)
 
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:  # last: it leaves the disk busy
+        disk = disk_write_mb_per_s(Path(tmp), args.big_mib * MB)
     ratio = big["MBps"] / raw
     peak = max(big["peak_rss_mb_receiver"], small["peak_rss_mb_receiver"])
     print(
@@ -285,6 +310,8 @@ def main() -> None:
                 "small_MBps": small["MBps"],
                 "raw_stream_MBps": round(raw, 1),
                 "raw_stream_one_process_MBps": round(raw_one, 1),
+                "disk_write_fsync_MBps": round(disk, 1),
+                "ratio_big_to_min_raw_disk": round(big["MBps"] / min(raw, disk), 3),
                 "ratio_big_to_raw": round(ratio, 3),
                 "peak_rss_mb_receiver": peak,
                 "targets": {

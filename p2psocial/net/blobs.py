@@ -434,14 +434,15 @@ class BlobService:
                             f"sent more than the {expected} bytes it said blob {text} has"
                         )
                     await blobs.in_thread(lambda chunk=chunk: partial.write(chunk))  # type: ignore[misc]
-                    self.progress.emit(
-                        {
-                            "event": "progress",
-                            "id": text,
-                            "received": partial.offset,
-                            "size": expected,
-                        }
-                    )
+                    if self.progress:
+                        self.progress.emit(
+                            {
+                                "event": "progress",
+                                "id": text,
+                                "received": partial.offset,
+                                "size": expected,
+                            }
+                        )
             if partial.offset < expected and partial.hasher.digest() != digest:
                 raise trio.TooSlowError(f"the peer sent {partial.offset} of {expected} bytes")
         except BaseException:
