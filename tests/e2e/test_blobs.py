@@ -267,29 +267,45 @@ class BlobPeer:
             self.cut_reason = str(exc)
 
 
-def random_blob(tmp_path: Path, size: int) -> tuple[bytes, str]:
+def wanted_blob(d: DaemonProcess, size: int) -> tuple[bytes, str]:
+    """Random bytes and their blob id, which daemon ``d`` is asked to fetch."""
     import base64
     import hashlib
 
     data = os.urandom(size)
-    digest = hashlib.sha256(data).digest()
-    return data, "&" + base64.b64encode(digest).decode() + ".sha256"
+    blob = "&" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ".sha256"
+    d.call("blobs.want", id=blob)
+    return data, blob
+
+
+def serving(data: bytes) -> Any:
+    """A ``blobs.get`` behaviour that sends ``data`` from the offset asked, honestly."""
+
+    async def serve(offset: int, stream: Any) -> None:
+        for at in range(offset, len(data), 256 * 1024):
+            await stream.send(data[at : at + 256 * 1024])
+
+    return serve
+
+
+def running(peer: BlobPeer, d: DaemonProcess) -> Any:
+    """``peer`` dialling ``d``, in a thread, for the length of a with block."""
+    from tests.e2e.hostile import InThread
+
+    return InThread(lambda: peer.run(d, d.feed_id))
 
 
 def test_a_liar_serving_wrong_bytes_is_cut_off_and_nothing_is_stored(
     daemons: Daemons, tmp_path: Path
 ) -> None:
-    from tests.e2e.hostile import InThread
-
     b = daemons("b")
-    data, blob = random_blob(tmp_path, 300_000)
-    b.call("blobs.want", id=blob)
+    data, blob = wanted_blob(b, 300_000)
 
     async def lie(offset: int, stream: Any) -> None:
         await stream.send(os.urandom(len(data)))  # the right size, the wrong bytes
 
     liar = BlobPeer(blob, len(data), lie)
-    with InThread(lambda: liar.run(b, b.feed_id)):
+    with running(liar, b):
         wait_for(lambda: "cutting off" in b.log() and "hash to" in b.log(), what="cut-off")
     assert not held(b, blob)
     assert not blob_path(b, blob).exists()
@@ -301,11 +317,8 @@ def test_a_liar_serving_wrong_bytes_is_cut_off_and_nothing_is_stored(
 def test_a_cut_download_resumes_where_it_stopped(daemons: Daemons, tmp_path: Path) -> None:
     import trio
 
-    from tests.e2e.hostile import InThread
-
     b = daemons("b")
-    data, blob = random_blob(tmp_path, 1_000_000)
-    b.call("blobs.want", id=blob)
+    data, blob = wanted_blob(b, 1_000_000)
     half = 512 * 1024
 
     async def cut(offset: int, stream: Any) -> None:
@@ -314,17 +327,13 @@ def test_a_cut_download_resumes_where_it_stopped(daemons: Daemons, tmp_path: Pat
         await stream._conn.aclose("cut on purpose")
 
     first = BlobPeer(blob, len(data), cut)
-    with InThread(lambda: first.run(b, b.feed_id)):
+    with running(first, b):
         wait_for(lambda: b.call("blobs.has", id=blob)["partial"] == half, what="half of it")
         wait_for(lambda: first.cut_reason is not None, what="the cut")
     assert not held(b, blob) and not blob_path(b, blob).exists()
 
-    async def rest(offset: int, stream: Any) -> None:
-        for at in range(offset, len(data), 256 * 1024):
-            await stream.send(data[at : at + 256 * 1024])
-
-    second = BlobPeer(blob, len(data), rest)
-    with InThread(lambda: second.run(b, b.feed_id)):
+    second = BlobPeer(blob, len(data), serving(data))
+    with running(second, b):
         wait_for(lambda: held(b, blob), what="the rest of it")
     assert second.offsets == [half]  # only the missing part travelled again
     assert blob_path(b, blob).read_bytes() == data
@@ -335,18 +344,15 @@ def test_killing_the_daemon_mid_download_leaves_no_blob_under_its_name(
 ) -> None:
     import trio
 
-    from tests.e2e.hostile import InThread
-
     b = daemons("b")
-    data, blob = random_blob(tmp_path, 2_000_000)
-    b.call("blobs.want", id=blob)
+    data, blob = wanted_blob(b, 2_000_000)
 
     async def stall(offset: int, stream: Any) -> None:
         await stream.send(data[:300_000])
         await trio.sleep_forever()
 
     slow = BlobPeer(blob, len(data), stall)
-    with InThread(lambda: slow.run(b, b.feed_id)):
+    with running(slow, b):
         wait_for(lambda: b.call("blobs.has", id=blob)["partial"] > 0, what="a partial")
         b.kill()
     assert not blob_path(b, blob).exists()
@@ -359,12 +365,8 @@ def test_killing_the_daemon_mid_download_leaves_no_blob_under_its_name(
     assert b.call("status")["blobs"]["count"] == 0
     b.call("blobs.want", id=blob)  # asked for again (blob get): resumed
 
-    async def rest(offset: int, stream: Any) -> None:
-        for at in range(offset, len(data), 256 * 1024):
-            await stream.send(data[at : at + 256 * 1024])
-
-    second = BlobPeer(blob, len(data), rest)
-    with InThread(lambda: second.run(b, b.feed_id)):
+    second = BlobPeer(blob, len(data), serving(data))
+    with running(second, b):
         wait_for(lambda: held(b, blob), what="the blob after the restart")
     assert second.offsets == [kept]
     assert blob_path(b, blob).read_bytes() == data
@@ -372,8 +374,6 @@ def test_killing_the_daemon_mid_download_leaves_no_blob_under_its_name(
 
 def test_a_flood_of_wants_gets_the_peer_cut_off(daemons: Daemons) -> None:
     import base64
-
-    from tests.e2e.hostile import InThread
 
     b = daemons("b")
 
@@ -404,6 +404,8 @@ def test_a_flood_of_wants_gets_the_peer_cut_off(daemons: Daemons) -> None:
                     await conn.wait_closed()
         except P2PSocialError:
             pass
+
+    from tests.e2e.hostile import InThread
 
     with InThread(flood):
         wait_for(lambda: "more than 5000 wants" in b.log(), what="the flood cut off")
@@ -509,25 +511,18 @@ def test_a_liars_partial_bytes_never_get_an_honest_peer_cut_off(
     """A liar sends junk for the start of a blob and stops. The honest peer that sends the
     rest is not blamed when the whole does not hash right: the partial is dropped and the
     blob fetched again from the start, from the honest peer."""
-    from tests.e2e.hostile import InThread
-
     b = daemons("b")
-    data, blob = random_blob(tmp_path, 600_000)
-    b.call("blobs.want", id=blob)
+    data, blob = wanted_blob(b, 600_000)
 
     async def junk_then_stop(offset: int, stream: Any) -> None:
         await stream.send(os.urandom(300))
 
     liar = BlobPeer(blob, len(data), junk_then_stop)
-    with InThread(lambda: liar.run(b, b.feed_id)):
+    with running(liar, b):
         wait_for(lambda: b.call("blobs.has", id=blob)["partial"] == 300, what="junk kept")
 
-    async def honest(offset: int, stream: Any) -> None:
-        for at in range(offset, len(data), 256 * 1024):
-            await stream.send(data[at : at + 256 * 1024])
-
-    good = BlobPeer(blob, len(data), honest)
-    with InThread(lambda: good.run(b, b.feed_id)):
+    good = BlobPeer(blob, len(data), serving(data))
+    with running(good, b):
         wait_for(lambda: held(b, blob), what="the blob from the honest peer")
         assert good.cut_reason is None  # still connected: not cut off
     assert good.offsets == [300, 0]  # resumed, mismatched, fetched again from the start
