@@ -167,6 +167,11 @@ class Partial:
             self.hasher.update(chunk)
             self.offset += len(chunk)
 
+    def write_all(self, chunks: list[bytes]) -> None:
+        """Write several chunks in order (one call from the event loop's side)."""
+        for chunk in chunks:
+            self.write(chunk)
+
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
         while view:  # unbuffered: a write may take less than all

@@ -65,6 +65,9 @@ MB = 1024 * 1024
 BIG_BLOB = 5 * MB
 SMALL_BLOB = 50 * 1024
 POLL = 0.02
+SETTLE = 1.0
+"""Seconds between the setup and the clock's start, so the disk writes of the setup (A
+adding 200 MiB, each blob fsynced) are not in the measure."""
 TARGET_RATIO = 0.5
 TARGET_RSS_MB = 150.0
 
@@ -215,6 +218,7 @@ def transfer(tmp: Path, sizes: list[int], timeout: float) -> dict[str, Any]:
         with Client.for_home(home_b.path, timeout=60) as b:
             b.call("follow", feed_id=keys_a.feed_id)
             entries_target = b.call("status")["entries"] + posts
+            time.sleep(SETTLE)  # A's writes of the setup (and B's follow) are done with
             entries_at: float | None = None
             first_blob_at: float | None = None
             rss_polled = 0

@@ -59,6 +59,10 @@ CHUNK_IDLE = 30.0
 FAILURE_PAUSE = 5.0
 """Seconds to wait after a disk or store error before trying again."""
 MAX_LIARS_KEPT = 100
+WRITE_BATCH = 8
+"""Chunks already received that one write takes together (one thread hop)."""
+READ_BLOCK = 4 * CHUNK_SIZE
+"""Bytes a served blob is read in at a time (sent as CHUNK_SIZE items)."""
 WANTED_AT_ONCE = 2000
 """Most blobs wanted at once; more are wanted as these arrive."""
 _REF_TYPES = frozenset({"post", "about", None})
@@ -363,11 +367,12 @@ class BlobService:
         try:
             await self.blobs.in_thread(lambda: reader.seek(offset))
             while offset < size:
-                chunk = await self.blobs.in_thread(lambda: reader.read(CHUNK_SIZE))
-                if not chunk:
+                block = await self.blobs.in_thread(lambda: reader.read(READ_BLOCK))
+                if not block:
                     break
-                await stream.send(chunk)
-                offset += len(chunk)
+                for at in range(0, len(block), CHUNK_SIZE):
+                    await stream.send(block[at : at + CHUNK_SIZE])
+                offset += len(block)
         finally:
             reader.close()
 
@@ -420,20 +425,32 @@ class BlobService:
                 partial = await blobs.in_thread(lambda: blobs.files.partial(digest))
             start = partial.offset
             async with conn.stream(GET_METHOD, {"id": text, "offset": start}) as stream:
-                while True:
+                ended = False
+                while not ended:
                     with trio.fail_after(CHUNK_IDLE):
                         try:
-                            chunk = await stream.receive()
+                            chunks = [await stream.receive()]
                         except trio.EndOfChannel:
                             break
-                    if type(chunk) is not bytes:
-                        raise BadBlob(f"blobs.get of {text} sent a {type(chunk).__name__}")
-                    if partial.offset + len(chunk) > expected:
+                    while len(chunks) < WRITE_BATCH:  # what has come meanwhile, in one write
+                        try:
+                            chunks.append(stream.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                        except trio.EndOfChannel:
+                            ended = True
+                            break
+                    size = partial.offset
+                    for chunk in chunks:
+                        if type(chunk) is not bytes:
+                            raise BadBlob(f"blobs.get of {text} sent a {type(chunk).__name__}")
+                        size += len(chunk)
+                    if size > expected:
                         await blobs.in_thread(partial.discard)
                         raise BadBlob(
                             f"sent more than the {expected} bytes it said blob {text} has"
                         )
-                    await blobs.in_thread(lambda chunk=chunk: partial.write(chunk))  # type: ignore[misc]
+                    await blobs.in_thread(lambda chunks=chunks: partial.write_all(chunks))  # type: ignore[misc]
                     if self.progress:
                         self.progress.emit(
                             {

@@ -282,6 +282,16 @@ class RpcStream:
                 raise self._error from None
             raise
 
+    def receive_nowait(self) -> Any:
+        """The next item if one is already here; raises trio.WouldBlock if none is, else
+        as :meth:`receive`."""
+        try:
+            return self._items.receive_nowait()
+        except trio.EndOfChannel:
+            if self._error is not None:
+                raise self._error from None
+            raise
+
     def __aiter__(self) -> RpcStream:
         return self
 
