@@ -1346,6 +1346,76 @@ def _replication_decoder() -> Decoder:
     )
 
 
+def _blobs_decoder() -> Decoder:
+    import msgpack
+
+    from p2psocial.errors import BadBlob, CodecError
+    from p2psocial.identity import blob_id
+    from p2psocial.proto.blobs import BlobWants, parse_wants_message
+    from p2psocial.proto.codec import MsgpackCodec
+
+    codec = MsgpackCodec()
+    ids = [blob_id(_seeded(f"blob {n}")) for n in range(4)]
+
+    def run(data: bytes) -> str | None:
+        """First byte: the session (bit 0: we want the blobs ourselves, bit 1: another
+        peer is connected, bit 2: we hold blob 0); the rest: one blobs.wants message."""
+        setup, body = (data[0], data[1:]) if data else (0, b"")
+        wants, haves = parse_wants_message(codec.decode(0, body))
+        core = BlobWants(max_size=1000)
+        if setup & 1:
+            core.set_wanted({_seeded(f"blob {n}"): n % 2 for n in range(4)})
+        if setup & 2:
+            core.peer_connected("other")
+        core.peer_connected("peer")
+        held = {_seeded("blob 0"): 10} if setup & 4 else {}
+        core.wants_received("peer", wants, {b: n for b, n in held.items() if b in wants})
+        core.haves_received("peer", haves)
+        for fetch in core.next_fetches():
+            core.fetch_ended(fetch, ok=len(fetch.blob) % 2 == 0)
+        while core.take_message("peer") is not None or core.take_message("other") is not None:
+            pass
+        core.peer_disconnected("peer")
+        core.report()
+        return f"{len(wants)}/{len(haves)}"
+
+    def pack(value: object, setup: int = 1) -> bytes:
+        packed: bytes = msgpack.packb(value, use_bin_type=True)
+        return bytes([setup]) + packed
+
+    seeds = [
+        pack({ids[0]: -1, ids[1]: 500}),
+        pack({ids[2]: -2, ids[3]: 0}, 7),
+        pack({ids[1]: 5000}, 3),
+        pack({}),
+    ]
+
+    def gen(rng: random.Random) -> bytes:
+        message: dict[object, object] = {}
+        for _ in range(rng.randrange(8)):
+            key: object = rng.choice(ids) if rng.random() < 0.9 else rng.choice(["&x", 1, b"&"])
+            value: object = (
+                rng.choice([-1, -2, -3, 0, 10, 999, 1001, 2**63])
+                if rng.random() < 0.9
+                else rng.choice([None, 1.5, "1", True])
+            )
+            message[key] = value
+        return pack(message if rng.random() < 0.95 else [message], rng.randrange(8))
+
+    return Decoder(
+        "blobs.wants",
+        "one blobs.wants message: MsgpackCodec.decode, parse_wants_message, then BlobWants "
+        "wants_received / haves_received / next_fetches / take_message",
+        run,
+        (CodecError, BadBlob),
+        seeds,
+        [*(i.encode() for i in ids), b"\xff", b"\x00", b"\xc0", b"\xd3\x80" + bytes(7)],
+        gen,
+        max_len=4096,
+        random_len=200,
+    )
+
+
 # ---------------------------------------------------------------------------- LAN
 
 
@@ -1544,6 +1614,7 @@ BUILDERS: dict[str, Callable[[], list[Decoder]]] = {
     "privatebox": lambda: [_privatebox_decoder()],
     "jsonrpc": _jsonrpc_decoders,
     "replication": lambda: [_replication_decoder()],
+    "blobs": lambda: [_blobs_decoder()],
     "lan": lambda: [_lan_decoder()],
     "text": _text_decoders,
     "self": _self_test_decoders,
@@ -1562,6 +1633,7 @@ NAMES: dict[str, str] = {
     "jsonrpc.request": "jsonrpc",
     "jsonrpc.server": "jsonrpc",
     "replication": "replication",
+    "blobs.wants": "blobs",
     "lan": "lan",
     "invite": "text",
     "identity": "text",

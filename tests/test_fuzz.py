@@ -25,6 +25,7 @@ DECODERS = {
     "jsonrpc.request",
     "jsonrpc.server",
     "replication",
+    "blobs.wants",
     "lan",
     "invite",
     "identity",
