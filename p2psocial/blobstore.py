@@ -251,12 +251,17 @@ class BlobStore:
         orphans = [b for b in orphans if b not in self._fresh]
         return await self.drop(orphans, reason="no entry refers to them any more")
 
-    async def reconcile(self) -> None:
-        """Make the store's rows match the files (after a crash between the two)."""
+    async def clean_leftovers(self) -> None:
+        """Remove what earlier runs left unfinished: adds cut by a crash, and downloads not
+        touched for STALE_PARTIAL_S. Before anything else writes blobs."""
         self.files.ensure()
         stale = await self.in_thread(lambda: self.files.clean_partials(STALE_PARTIAL_S))
         if stale:
             log.info("removed %d unfinished blob file(s) left from before", stale)
+
+    async def reconcile(self) -> None:
+        """Make the store's rows match the files (after a crash between the two)."""
+        self.files.ensure()
         found = await self.in_thread(lambda: list(self.files.scan()))
         added, removed = await self.gateway.run(lambda s: s.reconcile_blobs(found, now_ms()))
         if added or removed:

@@ -48,14 +48,6 @@ DEFAULT_WAIT = 30.0
 """Seconds ``blobs.get`` waits for a missing blob to arrive from peers."""
 
 
-def blob_param(params: Params, name: str = "id") -> tuple[str, bytes]:
-    text = params.require_str(name, max_length=100)
-    try:
-        return text, parse_blob_id(text)
-    except Exception as exc:
-        raise InvalidParams(f"parameter {name!r}: {exc}", name) from None
-
-
 async def _read_input(params: Params, limit: int) -> tuple[bytes, str | None]:
     """The bytes to add and the file's name, from ``path`` (an absolute path, read on a
     worker thread) or ``data``."""
@@ -286,7 +278,7 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("blobs.has")
     async def has(params: Params, ctx: CallContext) -> Any:
-        text, digest = blob_param(params)
+        text, digest = params.require_blob_id("id")
         params.reject_unknown()
         size = await blobs.size(digest)
         partial = await blobs.in_thread(lambda: blobs.files.partial_size(digest))
@@ -294,7 +286,7 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("blobs.want")
     async def want(params: Params, ctx: CallContext) -> Any:
-        text, digest = blob_param(params)
+        text, digest = params.require_blob_id("id")
         params.reject_unknown()
         if await blobs.size(digest) is not None:
             return {"id": text, "held": True}
@@ -307,7 +299,7 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("blobs.get")
     async def get(params: Params, ctx: CallContext) -> Any:
-        text, digest = blob_param(params)
+        text, digest = params.require_blob_id("id")
         wait = params.optional_float("wait", DEFAULT_WAIT, min_value=0, max_value=3600)
         key_text = params.optional_str("key", max_length=64)
         raw = params.optional_bool("raw", False)
@@ -361,7 +353,7 @@ def register_blob_methods(registry: MethodRegistry, app: App) -> None:
 
     @registry.method("blobs.remove")
     async def remove(params: Params, ctx: CallContext) -> Any:
-        text, digest = blob_param(params)
+        text, digest = params.require_blob_id("id")
         params.reject_unknown()
         return {"id": text, "removed": await blobs.remove(digest)}
 

@@ -24,7 +24,7 @@ import math
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from p2psocial.errors import InvalidId, RpcError
-from p2psocial.identity import parse_feed_id, parse_message_id
+from p2psocial.identity import parse_blob_id, parse_feed_id, parse_message_id
 from p2psocial.proto.jsonrpc import INVALID_ID, InvalidParams
 
 if TYPE_CHECKING:
@@ -298,6 +298,12 @@ class Params:
         missing or not a string, INVALID_ID naming it if malformed."""
         text = self.require_str(name)
         return text, message_id_param(text, name)
+
+    def require_blob_id(self, name: str) -> tuple[str, bytes]:
+        """A required blob id parameter as (its text, its 32-byte sha256): INVALID_PARAMS if
+        missing or not a string, INVALID_ID naming it if malformed."""
+        text = self.require_str(name)
+        return text, _id_param(parse_blob_id, text, name)
 
     def require_dict(self, name: str) -> dict[str, Any]:
         return self._typed(name, self._fetch(name, required=True), dict)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from p2psocial.cli.base import JsonFlag, app, caller, emit_json, emit_json_lines, fail
+from p2psocial.cli.show import human_size
 from p2psocial.msgtypes.blobs import MAX_ATTACHMENTS
 
 if TYPE_CHECKING:
@@ -77,15 +78,6 @@ def attachments_for(
         fail(f"{len(attach)} files attached; at most {MAX_ATTACHMENTS} are allowed")
     added = add_files(call, attach, alts=alt, keep_metadata=keep_metadata, private=private)
     return [a["attachment"] for a in added]
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover
 
 
 def add_files(
@@ -240,7 +232,7 @@ def get(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    typer.echo(f"wrote {_human(len(data))} to {output}", err=True)
+    typer.echo(f"wrote {human_size(len(data))} to {output}", err=True)
 
 
 @blob_app.command("list")
@@ -264,9 +256,9 @@ def list_(
         if not item["referenced"] and not item["pinned"]:
             marks.append("unreferenced")
         shown = f" ({', '.join(marks)})" if marks else ""
-        typer.echo(f"{item['id']}  {_human(item['size'])}{shown}")
+        typer.echo(f"{item['id']}  {human_size(item['size'])}{shown}")
     typer.echo(
-        f"{answer['count']} blobs, {_human(answer['bytes'])} of {_human(answer['quota'])}",
+        f"{answer['count']} blobs, {human_size(answer['bytes'])} of {human_size(answer['quota'])}",
         err=True,
     )
 

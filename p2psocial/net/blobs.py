@@ -118,14 +118,18 @@ class BlobService:
         return {WANTS_METHOD: stream_handler(wants), GET_METHOD: stream_handler(get)}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.blobs.reconcile()
-        await self._recompute()
+        """Serve once what earlier runs left unfinished is gone; the blob folder's scan
+        against the store (``reconcile``) and the first recompute of our wants run after
+        start-up, not before it."""
+        await self.blobs.clean_leftovers()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._refresh_loop)
             nursery.start_soon(self._pending_loop)
             nursery.start_soon(self._fetch_loop)
             task_status.started()
+            await self.blobs.reconcile()
+            await self._recompute()
 
     def _on_stored(self, event: Stored) -> None:
         """New entries: the blobs they refer to are wanted at once (if their author is

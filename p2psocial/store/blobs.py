@@ -38,8 +38,7 @@ class BlobsStore(Reads):
     """Held blobs and the entries that refer to them."""
 
     def _kept(self) -> bool:
-        row = self._conn.execute("SELECT 1 FROM views WHERE name = 'blobrefs'").fetchone()
-        return row is not None
+        return self._view_kept("blobrefs")
 
     # ------------------------------------------------------------------ held blobs
 

@@ -46,8 +46,7 @@ class Notifications(Reads):
     """The owner's notifications, newest first, and what of them is read."""
 
     def _check_kept(self) -> None:
-        row = self._conn.execute("SELECT 1 FROM views WHERE name = 'notifications'").fetchone()
-        if row is None:
+        if not self._view_kept("notifications"):
             raise StorageError("notifications are kept only when the store is opened by its owner")
 
     def notifications_read_mark(self) -> int:

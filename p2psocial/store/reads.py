@@ -124,6 +124,12 @@ class Reads(StoreBase):
             ).fetchall()
         return [ForkProof(*r) for r in rows]
 
+    def _view_kept(self, name: str) -> bool:
+        """Whether this store keeps view ``name`` (owner-only views are not always kept)."""
+        return (
+            self._conn.execute("SELECT 1 FROM views WHERE name = ?", (name,)).fetchone() is not None
+        )
+
     def counts(self) -> dict[str, int]:
         with self._errors():
             feeds, forked = self._conn.execute(
