@@ -24,7 +24,7 @@ from p2psocial.errors import P2PSocialError, RpcError
 from p2psocial.textsafe import json_line, neutralise
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from p2psocial.client import Client
     from p2psocial.home import Home
@@ -96,6 +96,20 @@ def emit_json_lines(items: Iterable[Any]) -> None:
     """One JSON line per item (``--json`` of a list)."""
     for item in items:
         emit_json(item)
+
+
+def emit_rows(
+    rows: list[dict[str, Any]], as_json: bool, empty: str, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """A list answer: JSON lines with ``--json``, else ``line(row)`` for each row, or
+    ``empty`` (what to say, and what to do about it) when there is none."""
+    if as_json:
+        emit_json_lines(rows)
+        return
+    if not rows:
+        typer.echo(empty)
+    for row in rows:
+        typer.echo(line(row))
 
 
 @app.callback()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,7 +13,7 @@ from p2psocial.cli.base import (
     ShowCw,
     app,
     caller,
-    emit_json_lines,
+    emit_rows,
 )
 from p2psocial.cli.show import one_line, print_cards, when
 
@@ -45,11 +45,11 @@ def channels(ctx: typer.Context, limit: LimitOpt = 50, as_json: JsonFlag = False
     latest one's time."""
     with caller(ctx) as call:
         rows = call.call("channels", limit=limit)
-    if as_json:
-        emit_json_lines(rows)
-        return
-    if not rows:
-        typer.echo("no channels yet: tag a post with #name, or post with --channel NAME")
-    for row in rows:
+
+    def line(row: dict[str, Any]) -> str:
         posts = f"{row['count']} post{'s' if row['count'] != 1 else ''}"
-        typer.echo(f"#{one_line(row['name'])}  {posts}  latest {when(row['latest'])}")
+        return f"#{one_line(row['name'])}  {posts}  latest {when(row['latest'])}"
+
+    emit_rows(
+        rows, as_json, "no channels yet: tag a post with #name, or post with --channel NAME", line
+    )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json, emit_json_lines
+from p2psocial.cli.base import JsonFlag, LimitOpt, app, caller, emit_json, emit_rows
 from p2psocial.cli.show import one_line
 
 if TYPE_CHECKING:
@@ -66,13 +66,12 @@ def mutes(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List the feeds you muted."""
     with caller(ctx) as call:
         rows = call.call("mutes")
-    if as_json:
-        emit_json_lines(rows)
-        return
-    if not rows:
-        typer.echo("no feed is muted")
-    for row in rows:
-        typer.echo(f"{one_line(row['display_name'])}  {one_line(row['feed_id'])}")
+    emit_rows(
+        rows,
+        as_json,
+        "no feed is muted",
+        lambda row: f"{one_line(row['display_name'])}  {one_line(row['feed_id'])}",
+    )
 
 
 @app.command()
@@ -81,14 +80,12 @@ def suggest(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonFlag = False)
     first (not those you follow, block or mute)."""
     with caller(ctx) as call:
         rows = call.call("suggest", limit=limit)
-    if as_json:
-        emit_json_lines(rows)
-        return
-    if not rows:
-        typer.echo("no suggestions: follow some feeds first")
-    for row in rows:
-        n = row["followed_by"]
-        typer.echo(
+    emit_rows(
+        rows,
+        as_json,
+        "no suggestions: follow some feeds first",
+        lambda row: (
             f"{one_line(row['display_name'])}  {one_line(row['feed_id'])}  "
-            f"followed by {n} you follow"
-        )
+            f"followed by {row['followed_by']} you follow"
+        ),
+    )
